@@ -1,0 +1,1 @@
+"""otonom_trader."""

@@ -1,0 +1,1 @@
+"""Alerts through Apprise."""

@@ -1,0 +1,69 @@
+"""Brokers: the interface, domain values, errors, and the factory (the guide's section 1).
+
+    from otonom_trader.broker import (
+        Broker, OrderRequest, OrderSide, OrderType, OrderFill, Position, Balance,
+        BrokerError, build_broker,
+    )
+"""
+
+from otonom_trader.broker.base import Broker
+from otonom_trader.broker.config import BrokerConfig, SimExchangeConfig
+from otonom_trader.broker.errors import (
+    AmbiguousOrderError,
+    AuthenticationError,
+    BadExchangeReplyError,
+    BelowMinimumNotionalError,
+    BrokerError,
+    BrokerNetworkError,
+    ExchangeUnavailableError,
+    FinalBrokerError,
+    InsufficientFundsError,
+    InvalidOrderError,
+    KillSwitchError,
+    OrderNotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    TemporaryBrokerError,
+)
+from otonom_trader.broker.factory import build_broker, load_broker_config
+from otonom_trader.broker.types import (
+    Balance,
+    OrderFill,
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Position,
+    to_decimal,
+)
+
+__all__ = [
+    "AmbiguousOrderError",
+    "AuthenticationError",
+    "BadExchangeReplyError",
+    "Balance",
+    "BelowMinimumNotionalError",
+    "Broker",
+    "BrokerConfig",
+    "BrokerError",
+    "BrokerNetworkError",
+    "ExchangeUnavailableError",
+    "FinalBrokerError",
+    "InsufficientFundsError",
+    "InvalidOrderError",
+    "KillSwitchError",
+    "OrderFill",
+    "OrderNotFoundError",
+    "OrderRequest",
+    "OrderSide",
+    "OrderStatus",
+    "OrderType",
+    "PermissionDeniedError",
+    "Position",
+    "RateLimitError",
+    "SimExchangeConfig",
+    "TemporaryBrokerError",
+    "build_broker",
+    "load_broker_config",
+    "to_decimal",
+]

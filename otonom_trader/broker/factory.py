@@ -1,0 +1,78 @@
+"""``build_broker``: a Broker from the guide's ``broker.yaml`` or from the Hydra ``broker`` group.
+
+The file format is the guide's::
+
+    kind: binance            # sim, or any ccxt exchange id (binance, bybit, ...)
+    api_key: "..."           # or ${oc.env:BINANCE_API_KEY}; better: leave it out and set
+    api_secret: "..."        #   BINANCE_API_KEY / BINANCE_API_SECRET in the environment
+    base_url: "https://testnet.binance.vision"
+    testnet: true
+
+Any other ``BrokerConfig`` field may appear too. ``${oc.env:VAR}`` interpolations are resolved
+here, where the secret is used, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from otonom_trader.broker.base import Broker
+from otonom_trader.broker.config import BrokerConfig
+from otonom_trader.config.errors import ConfigError, ConfigValueError
+
+
+def load_broker_config(path: str | Path) -> BrokerConfig:
+    """Read and validate a ``broker.yaml``; errors name the file and the key."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ConfigError(f"broker config file not found: {file}", key="broker_config")
+    try:
+        data = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: expected a mapping of broker settings")
+    try:
+        node = OmegaConf.merge(OmegaConf.structured(BrokerConfig), data)
+        cfg = OmegaConf.to_object(node)
+    except ConfigValueError as exc:
+        raise ConfigError(f"{file}: {exc}") from None
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None)
+        first = (getattr(exc, "msg", None) or str(exc)).strip().splitlines()[0]
+        raise ConfigError(f"{file}: {key + ': ' if key else ''}{first}") from None
+    assert isinstance(cfg, BrokerConfig)
+    _fill_keys_from_environment(cfg)
+    return cfg
+
+
+def _fill_keys_from_environment(cfg: BrokerConfig) -> None:
+    """Keys left out of the file come from ``<KIND>[_TESTNET]_API_KEY`` / ``…_API_SECRET``."""
+    prefix = cfg.kind.upper() + ("_TESTNET" if cfg.testnet else "")
+    if not cfg.api_key:
+        cfg.api_key = os.environ.get(f"{prefix}_API_KEY") or None
+    if not cfg.api_secret:
+        cfg.api_secret = os.environ.get(f"{prefix}_API_SECRET") or None
+
+
+def build_broker(config: str | Path | BrokerConfig | Any) -> Broker:
+    """Build the Broker a config names: ``kind: sim`` → the simulated exchange; anything else
+    is a ccxt exchange id → ``CcxtBroker``. Accepts a file path or a ``BrokerConfig``."""
+    cfg = config if isinstance(config, BrokerConfig) else None
+    if cfg is None and isinstance(config, str | Path):
+        cfg = load_broker_config(config)
+    if cfg is None:
+        raise TypeError(f"build_broker takes a path or a BrokerConfig, not {type(config).__name__}")
+    if cfg.kind == "sim":
+        from otonom_trader.broker.sim import SimulatedExchange
+
+        return SimulatedExchange(cfg.sim, quote_asset=cfg.quote_asset)
+    from otonom_trader.broker.ccxt_broker import CcxtBroker
+
+    return CcxtBroker(cfg)

@@ -1,0 +1,156 @@
+"""Exchange trading rules of one market: lot step, tick size, minimum notional.
+
+Every book applies the same rules before an order counts: quantities are rounded *down* to the
+lot step (never buy more than intended), prices to the tick (down for buys, up for sells, so a
+rounded limit never crosses further than asked), and an order worth less than the minimum
+notional is refused before it is sent. Rules come from Binance's exchangeInfo filters
+(``PRICE_FILTER``, ``LOT_SIZE``, ``NOTIONAL``/``MIN_NOTIONAL``) or from a ccxt market dict.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from otonom_trader.broker.errors import BelowMinimumNotionalError, InvalidOrderError
+from otonom_trader.broker.types import OrderSide, to_decimal
+from otonom_trader.market.symbols import to_exchange_id, to_unified
+
+
+@dataclass(frozen=True)
+class MarketRules:
+    """Precision and limits of one spot market (``symbol`` in unified form, ``BTC/USDT``)."""
+
+    symbol: str
+    base: str
+    quote: str
+    lot_step: Decimal
+    tick_size: Decimal
+    min_qty: Decimal
+    max_qty: Decimal | None
+    min_notional: Decimal
+    min_price: Decimal = Decimal(0)
+    max_price: Decimal | None = None
+
+    def round_quantity(self, quantity: Decimal) -> Decimal:
+        """Round down to a multiple of the lot step."""
+        return _round_to_step(quantity, self.lot_step, ROUND_FLOOR)
+
+    def round_price(self, price: Decimal, side: OrderSide) -> Decimal:
+        """Round to the tick: down for buys, up for sells (never a worse limit than asked)."""
+        mode = ROUND_FLOOR if side is OrderSide.BUY else ROUND_CEILING
+        return _round_to_step(price, self.tick_size, mode)
+
+    def check(self, quantity: Decimal, price: Decimal) -> None:
+        """Refuse a (rounded) order that breaks the limits; ``price`` is the expected fill."""
+        if quantity < self.min_qty or quantity <= 0:
+            raise InvalidOrderError(
+                f"{self.symbol}: quantity {quantity} is below the minimum {self.min_qty} "
+                f"(lot step {self.lot_step})"
+            )
+        if self.max_qty is not None and quantity > self.max_qty:
+            raise InvalidOrderError(
+                f"{self.symbol}: quantity {quantity} is above the maximum {self.max_qty}"
+            )
+        notional = quantity * price
+        if notional < self.min_notional:
+            raise BelowMinimumNotionalError(
+                f"{self.symbol}: order value {notional.normalize():f} {self.quote} is below the "
+                f"minimum notional {self.min_notional.normalize():f} {self.quote}"
+            )
+
+    @classmethod
+    def from_binance_symbol(cls, info: dict[str, Any]) -> MarketRules:
+        """Build from one ``symbols[]`` entry of Binance's ``GET /api/v3/exchangeInfo``."""
+        filters = {f["filterType"]: f for f in info.get("filters", [])}
+        price_filter = filters.get("PRICE_FILTER", {})
+        lot = filters.get("LOT_SIZE", {})
+        notional = filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}
+        max_qty = _dec_or_none(lot.get("maxQty"))
+        max_price = _dec_or_none(price_filter.get("maxPrice"))
+        return cls(
+            symbol=f"{info['baseAsset']}/{info['quoteAsset']}",
+            base=info["baseAsset"],
+            quote=info["quoteAsset"],
+            lot_step=to_decimal(lot.get("stepSize", "0.00000001")).normalize(),
+            tick_size=to_decimal(price_filter.get("tickSize", "0.00000001")).normalize(),
+            min_qty=to_decimal(lot.get("minQty", "0")).normalize(),
+            max_qty=max_qty if max_qty else None,
+            min_notional=to_decimal(notional.get("minNotional", "0")).normalize(),
+            min_price=to_decimal(price_filter.get("minPrice", "0")).normalize(),
+            max_price=max_price if max_price else None,
+        )
+
+    @classmethod
+    def from_ccxt_market(cls, market: dict[str, Any]) -> MarketRules:
+        """Build from a ccxt unified market (``exchange.markets[symbol]``).
+
+        ccxt 4.5 reports ``precision`` as tick sizes (e.g. ``amount: 1e-05``), the
+        ``TICK_SIZE`` precision mode every exchange used here has.
+        """
+        precision = market.get("precision", {})
+        limits = market.get("limits", {})
+        amount_limits = limits.get("amount") or {}
+        cost_limits = limits.get("cost") or {}
+        price_limits = limits.get("price") or {}
+        max_qty = amount_limits.get("max")
+        max_price = price_limits.get("max")
+        return cls(
+            symbol=market["symbol"],
+            base=market["base"],
+            quote=market["quote"],
+            lot_step=to_decimal(precision.get("amount") or "0.00000001").normalize(),
+            tick_size=to_decimal(precision.get("price") or "0.00000001").normalize(),
+            min_qty=to_decimal(amount_limits.get("min") or 0).normalize(),
+            max_qty=to_decimal(max_qty) if max_qty else None,
+            min_notional=to_decimal(cost_limits.get("min") or 0).normalize(),
+            min_price=to_decimal(price_limits.get("min") or 0).normalize(),
+            max_price=to_decimal(max_price) if max_price else None,
+        )
+
+
+def _round_to_step(value: Decimal, step: Decimal, rounding: str) -> Decimal:
+    if step <= 0:
+        return value
+    units = (value / step).to_integral_value(rounding=rounding)
+    return (units * step).quantize(step)
+
+
+def _dec_or_none(value: Any) -> Decimal | None:
+    return None if value in (None, "") else to_decimal(value)
+
+
+@cache
+def binance_spot_exchange_info() -> dict[str, Any]:
+    """The shipped Binance spot exchangeInfo entries (real market definitions, from ccxt's
+    test fixtures) used by the simulated exchange, the paper book and the local exchange."""
+    text = (
+        resources.files("otonom_trader.market")
+        .joinpath("data/binance_spot_exchange_info.json")
+        .read_text()
+    )
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+@cache
+def default_market_rules() -> dict[str, MarketRules]:
+    """Rules of the shipped spot markets, keyed by unified symbol (``BTC/USDT``)."""
+    rules = (MarketRules.from_binance_symbol(s) for s in binance_spot_exchange_info()["symbols"])
+    return {r.symbol: r for r in rules}
+
+
+def rules_for(symbol: str) -> MarketRules:
+    """Rules of a shipped market; ``BTCUSDT`` and ``BTC/USDT`` both work."""
+    unified = to_unified(symbol)
+    try:
+        return default_market_rules()[unified]
+    except KeyError:
+        known = ", ".join(sorted(default_market_rules()))
+        raise InvalidOrderError(
+            f"unknown market {symbol!r} ({to_exchange_id(unified)}); known: {known}"
+        ) from None

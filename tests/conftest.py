@@ -1,0 +1,87 @@
+"""Fixtures shared by the whole suite: an isolated home, per-test databases, PostgreSQL.
+
+PostgreSQL tests use the server on 127.0.0.1:5432 (trust auth). Each test session creates its
+own throw-away database there and drops it afterwards. When no server answers, those tests skip
+and say why; they never silently pass.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from otonom_trader.persistence import Database
+
+PG_ADMIN_URL = os.environ.get(
+    "OTONOM_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own ``OTONOM_HOME``: nothing touches ``~/.otonom_trader``."""
+    home = tmp_path / "otonom_home"
+    monkeypatch.setenv("OTONOM_HOME", str(home))
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    return home
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database for this test session (dropped at the end)."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"otonom_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means "skip"
+        admin.dispose()
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 did not answer ({type(exc).__name__}): skipped")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    """A migrated SQLite database in the test's own directory."""
+    db = Database(tmp_path / "trader.db")
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[Database]:
+    """A migrated PostgreSQL database, emptied after the test (tables truncated)."""
+    from sqlalchemy import text
+
+    db = Database(postgres_url)
+    yield db
+    tables = [t for t in _all_tables() if t != "alembic_version"]
+    with db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    db.dispose()
+
+
+def _all_tables() -> list[str]:
+    from otonom_trader.persistence.registry import metadata
+
+    return [table.name for table in metadata.sorted_tables]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db(request: pytest.FixtureRequest) -> Database:
+    """The same test on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_db")  # type: ignore[no-any-return]
+    return request.getfixturevalue("postgres_db")  # type: ignore[no-any-return]
