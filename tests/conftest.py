@@ -85,3 +85,13 @@ def any_db(request: pytest.FixtureRequest) -> Database:
     if request.param == "sqlite":
         return request.getfixturevalue("sqlite_db")  # type: ignore[no-any-return]
     return request.getfixturevalue("postgres_db")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """Prefect's real engine against a temporary local server, started once per session
+    (it takes ~9 s). Request it from every test that runs a flow."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
