@@ -1,0 +1,339 @@
+"""The simulated exchange (``broker=sim``): a venue of its own, with its own account and fill model.
+
+It is *not* the paper book with a flag: it holds balances per asset like an exchange, and fills
+market orders with a model of what real venues do to an order —
+
+* latency: each order reports a seeded round-trip time (mean ± jitter, never below 1 ms);
+* slippage that grows with size: ``slippage_bps_base + slippage_bps_per_10k_quote × notional/10k``;
+* partial fills: with ``partial_fill_probability`` only a part (≥ ``partial_fill_min_ratio``) fills,
+  the rest is cancelled (immediate-or-cancel);
+* rejections: with ``reject_probability`` the order is refused;
+* the real Binance lot step, tick size and minimum notional of each market;
+* limit orders that rest until ``set_price`` crosses them.
+
+Randomness is drawn from a generator seeded by ``(seed, client_order_id)``, so the same order
+always meets the same fate, whatever else ran before it. With ``state_path`` the account survives
+restarts (a JSON file written atomically), as a real exchange account would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from otonom_trader.broker.base import Broker
+from otonom_trader.broker.config import SimExchangeConfig
+from otonom_trader.broker.errors import (
+    ExchangeUnavailableError,
+    InsufficientFundsError,
+    InvalidOrderError,
+    OrderNotFoundError,
+)
+from otonom_trader.broker.types import (
+    Balance,
+    OrderFill,
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Position,
+    to_decimal,
+)
+from otonom_trader.execution.journal import random_client_order_id
+from otonom_trader.market.rules import rules_for
+from otonom_trader.market.symbols import split, to_unified
+
+BPS = Decimal(10_000)
+TEN_K = Decimal(10_000)
+
+
+@dataclass
+class _RestingOrder:
+    order_id: str
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    quantity: Decimal
+    price: Decimal
+
+
+@dataclass
+class _Account:
+    balances: dict[str, Decimal] = field(default_factory=dict)
+    resting: dict[str, _RestingOrder] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # client id → fill
+    next_id: int = 1
+
+
+class SimulatedExchange(Broker):
+    """An in-process exchange with a seeded fill model. See the module docstring."""
+
+    is_production = False
+
+    def __init__(
+        self,
+        cfg: SimExchangeConfig | None = None,
+        quote_asset: str = "USDT",
+        *,
+        state_path: str | Path | None = None,
+    ) -> None:
+        self.cfg = cfg or SimExchangeConfig()
+        self.quote_asset = quote_asset
+        self.name = "sim (simulated exchange)"
+        self.state_path = Path(state_path) if state_path else None
+        self._prices: dict[str, Decimal] = {}
+        self._account = self._load() or _Account(
+            balances={quote_asset: to_decimal(self.cfg.initial_cash)}
+        )
+
+    # -- price feed -------------------------------------------------------------------------
+
+    def set_price(self, symbol: str, price: Decimal) -> None:
+        """Move the exchange's price; resting limit orders that are crossed fill now."""
+        unified = to_unified(symbol)
+        self._prices[unified] = to_decimal(price)
+        for order in list(self._account.resting.values()):
+            if order.symbol != unified:
+                continue
+            crossed = (order.side is OrderSide.BUY and self._prices[unified] <= order.price) or (
+                order.side is OrderSide.SELL and self._prices[unified] >= order.price
+            )
+            if crossed:
+                del self._account.resting[order.order_id]
+                self._settle(order.symbol, order.side, order.quantity, order.price, maker=True)
+                result = self._account.results[order.client_order_id]
+                result.update(status=OrderStatus.FILLED.value, quantity=str(order.quantity),
+                              price=str(order.price))
+        self._save()
+
+    # -- Broker -----------------------------------------------------------------------------
+
+    def place_order(self, req: OrderRequest) -> OrderFill:
+        cid = req.client_order_id or random_client_order_id()
+        if cid in self._account.results:
+            # The exchange already has this client id: report the order it knows instead of
+            # executing it again (what a lookup after an ambiguous failure would find).
+            return self._fill_from_result(self._account.results[cid])
+        symbol = to_unified(req.symbol)
+        rules = rules_for(symbol)
+        price = self._prices.get(symbol)
+        if price is None:
+            raise InvalidOrderError(f"sim exchange has no price for {symbol}")
+        rng = random.Random(f"{self.cfg.seed}:{cid}")
+        latency = max(1.0, rng.gauss(self.cfg.latency_ms_mean, self.cfg.latency_ms_jitter))
+        roll = rng.random()
+        if roll < self.cfg.reject_probability:
+            reason = rng.choice(
+                [
+                    (ExchangeUnavailableError, "exchange busy, order not accepted (simulated)"),
+                    (InvalidOrderError, "order would immediately trigger price protection (simulated)"),
+                ]
+            )
+            raise reason[0](f"sim: {reason[1]}")
+        quantity = rules.round_quantity(req.quantity)
+        if req.order_type is OrderType.LIMIT:
+            assert req.price is not None
+            limit = rules.round_price(req.price, req.side)
+            rules.check(quantity, limit)
+            crosses = (req.side is OrderSide.BUY and price <= limit) or (
+                req.side is OrderSide.SELL and price >= limit
+            )
+            if not crosses:
+                return self._rest(cid, symbol, req.side, quantity, limit, req.quantity, latency)
+            price = limit
+        else:
+            notional = quantity * price
+            slip_bps = to_decimal(self.cfg.slippage_bps_base) + to_decimal(
+                self.cfg.slippage_bps_per_10k_quote
+            ) * (notional / TEN_K)
+            slip = slip_bps / BPS
+            raw = price * (1 + slip) if req.side is OrderSide.BUY else price * (1 - slip)
+            price = rules.round_price(raw, OrderSide.SELL if req.side is OrderSide.BUY else OrderSide.BUY)
+        if rng.random() < self.cfg.partial_fill_probability:
+            ratio = to_decimal(round(rng.uniform(self.cfg.partial_fill_min_ratio, 1.0), 6))
+            quantity = max(rules.round_quantity(quantity * ratio), rules.min_qty)
+        rules.check(quantity, price)
+        base, quote = split(symbol)
+        if req.side is OrderSide.BUY:
+            needed = quantity * price * (1 + to_decimal(self.cfg.taker_fee_bps) / BPS)
+            if self._balance(quote) < needed:
+                raise InsufficientFundsError(
+                    f"sim: account has {self._balance(quote):.2f} {quote}, order needs {needed:.2f}"
+                )
+        elif self._balance(base) < quantity:
+            raise InsufficientFundsError(f"sim: account has {self._balance(base)} {base}, order sells {quantity}")
+        fee = self._settle(symbol, req.side, quantity, price, maker=False)
+        status = OrderStatus.FILLED if quantity >= req.quantity else OrderStatus.PARTIALLY_FILLED
+        result = self._record(cid, symbol, req.side, quantity, price, req.quantity, status, fee, latency)
+        self._save()
+        return self._fill_from_result(result)
+
+    def cancel_order(self, symbol: str, order_id: str) -> None:
+        match = self._account.resting.pop(order_id, None)
+        if match is None:
+            match = next((o for o in self._account.resting.values() if o.client_order_id == order_id), None)
+            if match is not None:
+                del self._account.resting[match.order_id]
+        if match is None:
+            raise OrderNotFoundError(f"sim: no open order {order_id} on {to_unified(symbol)}")
+        base, quote = split(match.symbol)
+        if match.side is OrderSide.BUY:
+            self._account.balances[quote] = self._balance(quote) + match.quantity * match.price
+        else:
+            self._account.balances[base] = self._balance(base) + match.quantity
+        self._account.results[match.client_order_id]["status"] = OrderStatus.CANCELLED.value
+        self._save()
+
+    def open_orders(self) -> list[dict[str, Any]]:
+        """Resting limit orders (order id, client id, symbol, side, quantity, price)."""
+        return [
+            {"order_id": o.order_id, "client_order_id": o.client_order_id, "symbol": o.symbol,
+             "side": o.side.value, "quantity": o.quantity, "price": o.price}
+            for o in self._account.resting.values()
+        ]
+
+    def get_open_positions(self) -> list[Position]:
+        positions = []
+        for asset, amount in sorted(self._account.balances.items()):
+            if asset == self.quote_asset or amount <= 0:
+                continue
+            symbol = f"{asset}/{self.quote_asset}"
+            mark = self._prices.get(symbol)
+            positions.append(Position(symbol, amount, mark or Decimal(0), mark_price=mark))
+        return positions
+
+    def get_balances(self) -> list[Balance]:
+        locked: dict[str, Decimal] = {}
+        for order in self._account.resting.values():
+            base, quote = split(order.symbol)
+            if order.side is OrderSide.BUY:
+                locked[quote] = locked.get(quote, Decimal(0)) + order.quantity * order.price
+            else:
+                locked[base] = locked.get(base, Decimal(0)) + order.quantity
+        assets = sorted(set(self._account.balances) | set(locked))
+        return [
+            Balance(a, self._balance(a), locked.get(a, Decimal(0)))
+            for a in assets
+            if self._balance(a) + locked.get(a, Decimal(0)) > 0
+        ]
+
+    def equity(self) -> Decimal:
+        """Quote balance (free + locked) plus base assets at the exchange's prices."""
+        total = Decimal(0)
+        for balance in self.get_balances():
+            if balance.asset == self.quote_asset:
+                total += balance.total
+            else:
+                total += balance.total * self._prices.get(f"{balance.asset}/{self.quote_asset}", Decimal(0))
+        return total
+
+    def ping(self) -> bool:
+        return True
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _balance(self, asset: str) -> Decimal:
+        return self._account.balances.get(asset, Decimal(0))
+
+    def _settle(self, symbol: str, side: OrderSide, qty: Decimal, price: Decimal, *, maker: bool) -> Decimal:
+        base, quote = split(symbol)
+        bps = self.cfg.maker_fee_bps if maker else self.cfg.taker_fee_bps
+        fee = (qty * price * to_decimal(bps) / BPS).quantize(Decimal("0.00000001"))
+        if side is OrderSide.BUY:
+            if not maker:  # a resting buy already reserved its quote
+                self._account.balances[quote] = self._balance(quote) - qty * price
+            self._account.balances[quote] = self._balance(quote) - fee
+            self._account.balances[base] = self._balance(base) + qty
+        else:
+            if not maker:
+                self._account.balances[base] = self._balance(base) - qty
+            self._account.balances[quote] = self._balance(quote) + qty * price - fee
+        return fee
+
+    def _rest(self, cid: str, symbol: str, side: OrderSide, qty: Decimal, limit: Decimal,
+              requested: Decimal, latency: float) -> OrderFill:
+        base, quote = split(symbol)
+        if side is OrderSide.BUY:
+            if self._balance(quote) < qty * limit:
+                raise InsufficientFundsError(f"sim: not enough {quote} to rest a buy of {qty} at {limit}")
+            self._account.balances[quote] = self._balance(quote) - qty * limit
+        else:
+            if self._balance(base) < qty:
+                raise InsufficientFundsError(f"sim: not enough {base} to rest a sell of {qty}")
+            self._account.balances[base] = self._balance(base) - qty
+        result = self._record(cid, symbol, side, Decimal(0), None, requested, OrderStatus.OPEN, Decimal(0), latency)
+        self._account.resting[result["order_id"]] = _RestingOrder(result["order_id"], cid, symbol, side, qty, limit)
+        self._save()
+        return self._fill_from_result(result)
+
+    def _record(self, cid: str, symbol: str, side: OrderSide, qty: Decimal, price: Decimal | None,
+                requested: Decimal, status: OrderStatus, fee: Decimal, latency: float) -> dict[str, Any]:
+        order_id = f"sim-{self._account.next_id}"
+        self._account.next_id += 1
+        result = {
+            "order_id": order_id, "client_order_id": cid, "symbol": symbol, "side": side.value,
+            "quantity": str(qty), "price": None if price is None else str(price),
+            "requested": str(requested), "status": status.value, "fee": str(fee),
+            "latency_ms": round(latency, 3), "timestamp": datetime.now(UTC).isoformat(),
+        }
+        self._account.results[cid] = result
+        return result
+
+    def _fill_from_result(self, result: dict[str, Any]) -> OrderFill:
+        return OrderFill(
+            symbol=result["symbol"],
+            side=OrderSide(result["side"]),
+            quantity=Decimal(result["quantity"]),
+            price=None if result["price"] is None else Decimal(result["price"]),
+            requested_quantity=Decimal(result["requested"]),
+            status=OrderStatus(result["status"]),
+            order_id=result["order_id"],
+            client_order_id=result["client_order_id"],
+            fee=Decimal(result["fee"]),
+            fee_currency=self.quote_asset,
+            timestamp=datetime.fromisoformat(result["timestamp"]),
+            latency_ms=result["latency_ms"],
+        )
+
+    def _load(self) -> _Account | None:
+        if self.state_path is None or not self.state_path.is_file():
+            return None
+        data = json.loads(self.state_path.read_text())
+        account = _Account(
+            balances={k: Decimal(v) for k, v in data["balances"].items()},
+            results=data["results"],
+            next_id=data["next_id"],
+        )
+        for o in data["resting"]:
+            account.resting[o["order_id"]] = _RestingOrder(
+                o["order_id"], o["client_order_id"], o["symbol"], OrderSide(o["side"]),
+                Decimal(o["quantity"]), Decimal(o["price"]),
+            )
+        return account
+
+    def _save(self) -> None:
+        if self.state_path is None:
+            return
+        data = {
+            "balances": {k: str(v) for k, v in self._account.balances.items()},
+            "results": self._account.results,
+            "next_id": self._account.next_id,
+            "resting": [
+                {"order_id": o.order_id, "client_order_id": o.client_order_id, "symbol": o.symbol,
+                 "side": o.side.value, "quantity": str(o.quantity), "price": str(o.price)}
+                for o in self._account.resting.values()
+            ],
+        }
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        # Write-then-rename: a crash mid-write never leaves a torn account file.
+        fd, tmp = tempfile.mkstemp(dir=self.state_path.parent, prefix=".sim-", suffix=".json")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle)
+        os.replace(tmp, self.state_path)

@@ -1,0 +1,1 @@
+"""Order execution: the journal and the per-book execution of intents."""

@@ -1,0 +1,79 @@
+"""Public candles from an exchange through ccxt (``data=exchange``).
+
+No key is needed. The newest candle an exchange returns is usually still forming: it is dropped,
+so signals only ever see closed candles. If the newest *closed* candle ended more than
+``stale_after_timeframes`` timeframes ago, the series is marked stale and the cycle places no new
+orders (the run summary says why).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import ccxt
+
+from otonom_trader.broker.ccxt_errors import map_ccxt_errors
+from otonom_trader.broker.errors import BrokerError
+from otonom_trader.market.candles import (
+    Candle,
+    CandleSeries,
+    DataIssue,
+    MarketDataSource,
+    closed_only,
+    find_issues,
+)
+from otonom_trader.market.symbols import to_unified
+
+
+class ExchangeMarketData(MarketDataSource):
+    """OHLCV through ccxt's public ``fetch_ohlcv``."""
+
+    name = "exchange"
+
+    def __init__(
+        self,
+        exchange_id: str = "binance",
+        *,
+        base_url: str | None = None,
+        stale_after_timeframes: int = 2,
+        timeout_ms: int = 10_000,
+    ) -> None:
+        from otonom_trader.broker.ccxt_routing import route_ccxt_to
+
+        exchange_class = getattr(ccxt, exchange_id, None)
+        if exchange_class is None:
+            from otonom_trader.config.errors import ConfigError
+
+            raise ConfigError(f"unknown ccxt exchange id {exchange_id!r}", key="data.exchange_id")
+        options: dict[str, Any] = {"defaultType": "spot"}
+        if exchange_id == "binance":
+            options.update(
+                {"fetchCurrencies": False, "fetchMargins": False, "fetchMarkets": {"types": ["spot"]}}
+            )
+        self.exchange = exchange_class({"enableRateLimit": True, "timeout": timeout_ms, "options": options})
+        if base_url:
+            route_ccxt_to(self.exchange, base_url)
+        self.name = f"exchange ({exchange_id}{' @ ' + base_url if base_url else ''})"
+        self.stale_after_timeframes = stale_after_timeframes
+
+    def fetch(self, symbol: str, timeframe: str, limit: int, now: datetime) -> CandleSeries:
+        unified = to_unified(symbol)
+        try:
+            with map_ccxt_errors("fetch_ohlcv"):
+                rows = self.exchange.fetch_ohlcv(unified, timeframe, limit=limit + 1)
+        except BrokerError as exc:
+            issue = DataIssue(symbol, "unavailable", str(exc))
+            return CandleSeries(symbol, timeframe, (), (issue,))
+        candles = [
+            Candle(datetime.fromtimestamp(r[0] / 1000, tz=UTC), *(float(v) for v in r[1:6]))
+            for r in rows
+        ]
+        closed = closed_only(candles, timeframe, now)[-limit:]
+        issues = find_issues(symbol, closed, timeframe, now, self.stale_after_timeframes)
+        return CandleSeries(symbol, timeframe, tuple(closed), tuple(issues))
+
+    def close(self) -> None:
+        session = getattr(self.exchange, "session", None)
+        if session is not None:
+            session.close()

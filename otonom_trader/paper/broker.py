@@ -1,0 +1,156 @@
+"""The paper trader: a Broker whose account is a book in the database.
+
+Fills at a modelled price — the last close ± ``slippage_bps`` (worse for the taker) — charges
+the taker fee in the quote asset, applies the market's lot step, tick size and minimum notional,
+and writes every order, fill and position change in one transaction. Repeated runs continue the
+same book because the book lives in the database, not in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from otonom_trader.broker.base import Broker
+from otonom_trader.broker.errors import InsufficientFundsError, InvalidOrderError, OrderNotFoundError
+from otonom_trader.broker.types import (
+    Balance,
+    OrderFill,
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Position,
+    to_decimal,
+)
+from otonom_trader.execution.journal import journal_order, random_client_order_id, record_fill
+from otonom_trader.market.rules import rules_for
+from otonom_trader.market.symbols import split, to_unified
+from otonom_trader.paper.config import PaperConfig
+from otonom_trader.persistence.database import Database
+from otonom_trader.persistence.models import BookAccount, OrderRecord
+from otonom_trader.portfolio.ledger import apply_fill, ensure_account, positions_of, value_book
+
+BPS = Decimal(10_000)
+
+
+class PaperBroker(Broker):
+    """Paper book ``book`` in ``db``. Call ``set_price`` with the latest close before trading."""
+
+    is_production = False
+
+    def __init__(
+        self,
+        db: Database,
+        book: str = "paper",
+        cfg: PaperConfig | None = None,
+        quote_asset: str = "USDT",
+        *,
+        mode: str = "paper",
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.db = db
+        self.book = book
+        self.cfg = cfg or PaperConfig()
+        self.quote_asset = quote_asset
+        self.mode = mode
+        self.name = f"paper book '{book}'"
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._marks: dict[str, Decimal] = {}
+        with db.session() as session:
+            ensure_account(session, book, to_decimal(self.cfg.initial_cash), quote_asset)
+
+    def set_price(self, symbol: str, price: Decimal) -> None:
+        """The price the next fill is modelled on (normally the last closed candle's close)."""
+        self._marks[to_unified(symbol)] = to_decimal(price)
+
+    def place_order(self, req: OrderRequest) -> OrderFill:
+        symbol = to_unified(req.symbol)
+        rules = rules_for(symbol)
+        mark = self._marks.get(symbol)
+        if mark is None:
+            raise InvalidOrderError(f"paper book has no price for {symbol}; set_price first")
+        if req.order_type is OrderType.LIMIT:
+            raise InvalidOrderError("the paper book models market orders only")
+        slip = to_decimal(self.cfg.slippage_bps) / BPS
+        raw_price = mark * (1 + slip) if req.side is OrderSide.BUY else mark * (1 - slip)
+        price = rules.round_price(raw_price, OrderSide.SELL if req.side is OrderSide.BUY else OrderSide.BUY)
+        fee_rate = to_decimal(self.cfg.taker_fee_bps) / BPS
+        now = self._clock()
+        cid = req.client_order_id or random_client_order_id()
+        with self.db.session() as session:
+            account = session.get(BookAccount, self.book)
+            assert account is not None
+            quantity = rules.round_quantity(req.quantity)
+            if req.side is OrderSide.SELL:
+                held = positions_of(session, self.book).get(symbol)
+                held_qty = held.quantity if held is not None else Decimal(0)
+                if held_qty <= 0:
+                    raise InsufficientFundsError(f"paper book holds no {rules.base} to sell")
+                quantity = min(quantity, rules.round_quantity(held_qty))
+            rules.check(quantity, price)
+            if req.side is OrderSide.BUY and quantity * price * (1 + fee_rate) > account.cash:
+                raise InsufficientFundsError(
+                    f"paper book has {account.cash:.2f} {self.quote_asset}, order needs "
+                    f"{quantity * price * (1 + fee_rate):.2f}"
+                )
+            order = journal_order(
+                session,
+                OrderRequest(symbol, req.side, req.quantity, req.order_type, None, cid, req.reduce_only),
+                book=self.book,
+                mode=self.mode,
+                run_id=None,
+                signal_price=mark,
+                now=now,
+            )
+            fee = (quantity * price * fee_rate).quantize(Decimal("0.00000001"))
+            fill = OrderFill(
+                symbol=symbol,
+                side=req.side,
+                quantity=quantity,
+                price=price,
+                requested_quantity=req.quantity,
+                status=OrderStatus.FILLED if quantity == req.quantity else OrderStatus.PARTIALLY_FILLED,
+                order_id=f"paper-{order.id}",
+                client_order_id=cid,
+                fee=fee,
+                fee_currency=self.quote_asset,
+                timestamp=now,
+                latency_ms=0.0,
+            )
+            apply_fill(session, self.book, order, fill, now)
+            record_fill(order, fill, now)
+        return fill
+
+    def cancel_order(self, symbol: str, order_id: str) -> None:
+        # Paper orders fill at once; nothing ever rests, so any cancel targets an unknown order.
+        with self.db.session() as session:
+            found = session.scalars(
+                select(OrderRecord).where(
+                    OrderRecord.book == self.book, OrderRecord.client_order_id == order_id
+                )
+            ).first()
+        state = f"already {found.status}" if found is not None else "unknown"
+        raise OrderNotFoundError(f"paper order {order_id} on {symbol}: {state}, nothing to cancel")
+
+    def get_open_positions(self) -> list[Position]:
+        with self.db.session() as session:
+            return list(value_book(session, self.book, self._marks).positions)
+
+    def get_balances(self) -> list[Balance]:
+        with self.db.session() as session:
+            valuation = value_book(session, self.book, self._marks)
+        balances = [Balance(self.quote_asset, valuation.cash)]
+        balances += [Balance(split(p.symbol)[0], p.quantity) for p in valuation.positions]
+        return balances
+
+    def equity(self) -> Decimal:
+        """Cash plus positions at the latest prices."""
+        with self.db.session() as session:
+            return value_book(session, self.book, self._marks).equity
+
+    def ping(self) -> bool:
+        return True

@@ -1,0 +1,1 @@
+"""Portfolio accounting shared by every book."""

@@ -1,0 +1,273 @@
+"""The strategy file: versioned YAML with entry/exit rules, sizing and risk exits.
+
+Schema (documented for users in ``strategies/README.md``)::
+
+    name: baseline                 # required, text
+    version: "1.0"                 # required, text (quote it: 1.10 is not 1.1)
+    symbols: [BTC/USDT, ETH/USDT]  # required, at least one
+    timeframe: 1h                  # required: 1m 5m 15m 1h 4h 1d ...
+    entry:                         # ALL conditions must hold to open a long position
+      - {indicator: ema_cross, fast: 12, slow: 26, direction: up}
+      - {indicator: rsi, period: 14, below: 70}
+    exit:                          # ANY condition closes the position
+      - {indicator: ema_cross, fast: 12, slow: 26, direction: down}
+    sizing:
+      mode: pct_equity             # fixed_quote | pct_equity
+      value: 10                    # quote amount (fixed_quote) or % of equity (pct_equity)
+      max_position_quote: 2000     # never hold more than this (quote) per symbol
+    risk:                          # optional
+      stop_loss_pct: 3             # close when price is 3 % under the average entry
+      take_profit_pct: 6
+
+Conditions: ``sma_cross`` / ``ema_cross`` (fast, slow, direction up|down: the fast average
+crosses the slow one on the latest closed candle), ``sma_above`` / ``ema_above`` (state: fast
+above slow; ``below`` for the opposite), ``rsi`` (period, ``below`` and/or ``above``),
+``breakout`` (lookback, direction up|down: the close breaks the high/low of the previous N bars).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from otonom_trader.config.errors import ConfigError
+from otonom_trader.market.candles import timeframe_seconds
+from otonom_trader.market.symbols import to_unified
+
+INDICATORS: dict[str, dict[str, type]] = {
+    # indicator → allowed parameters and their types (required ones checked below)
+    "sma_cross": {"fast": int, "slow": int, "direction": str},
+    "ema_cross": {"fast": int, "slow": int, "direction": str},
+    "sma_above": {"fast": int, "slow": int, "direction": str},
+    "ema_above": {"fast": int, "slow": int, "direction": str},
+    "rsi": {"period": int, "below": float, "above": float},
+    "breakout": {"lookback": int, "direction": str},
+}
+REQUIRED_PARAMS = {
+    "sma_cross": ("fast", "slow", "direction"),
+    "ema_cross": ("fast", "slow", "direction"),
+    "sma_above": ("fast", "slow"),
+    "ema_above": ("fast", "slow"),
+    "rsi": ("period",),
+    "breakout": ("lookback", "direction"),
+}
+TOP_LEVEL = {"name", "version", "description", "symbols", "timeframe", "entry", "exit", "sizing", "risk"}
+
+
+class StrategyError(ConfigError):
+    """A strategy file problem; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One rule: an indicator and its parameters."""
+
+    indicator: str
+    params: dict[str, Any]
+
+    @property
+    def lookback(self) -> int:
+        """Candles this condition needs before it can be evaluated."""
+        p = self.params
+        if self.indicator == "rsi":
+            return int(p["period"]) + 2
+        if self.indicator == "breakout":
+            return int(p["lookback"]) + 1
+        return int(p["slow"]) + 2
+
+    def describe(self) -> str:
+        """``ema_cross(fast=12, slow=26, direction=up)``."""
+        args = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.indicator}({args})"
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """How much to buy: a fixed quote amount or a % of equity, capped per position."""
+
+    mode: str
+    value: float
+    max_position_quote: float | None
+
+
+@dataclass(frozen=True)
+class Risk:
+    """Optional protective exits against the average entry price."""
+
+    stop_loss_pct: float | None = None
+    take_profit_pct: float | None = None
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A validated strategy file."""
+
+    name: str
+    version: str
+    symbols: tuple[str, ...]
+    timeframe: str
+    entry: tuple[Condition, ...]
+    exit: tuple[Condition, ...]
+    sizing: Sizing
+    risk: Risk
+    path: str
+    description: str = ""
+
+    @property
+    def required_history(self) -> int:
+        """Closed candles the slowest rule needs."""
+        return max(c.lookback for c in (*self.entry, *self.exit))
+
+
+def load_strategy(path: str | Path) -> Strategy:
+    """Read and validate a strategy YAML. Every error names the file and the key."""
+    file = Path(path)
+    if not file.is_file():
+        raise StrategyError(f"strategy file not found: {file}")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise StrategyError(f"{file}: not valid YAML{where}") from None
+    return parse_strategy(data, str(file))
+
+
+def parse_strategy(data: Any, source: str) -> Strategy:
+    """Validate an already-parsed strategy mapping; ``source`` names it in errors."""
+
+    def fail(key: str, message: str) -> StrategyError:
+        return StrategyError(f"{source}: {key}: {message}")
+
+    if not isinstance(data, dict):
+        raise StrategyError(f"{source}: expected a mapping with name, version, symbols, ...")
+    unknown = sorted(set(data) - TOP_LEVEL)
+    if unknown:
+        raise fail(unknown[0], f"unknown key (allowed: {', '.join(sorted(TOP_LEVEL))})")
+    for key in ("name", "version", "symbols", "timeframe", "entry", "exit", "sizing"):
+        if key not in data or data[key] in (None, "", []):
+            raise fail(key, "is required")
+    symbols = data["symbols"]
+    if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
+        raise fail("symbols", "must be a list of symbols like BTC/USDT")
+    try:
+        unified = tuple(to_unified(s) for s in symbols)
+    except ValueError as exc:
+        raise fail("symbols", str(exc)) from None
+    try:
+        timeframe_seconds(str(data["timeframe"]))
+    except ValueError as exc:
+        raise fail("timeframe", str(exc)) from None
+    entry = _conditions(data["entry"], "entry", fail)
+    exit_ = _conditions(data["exit"], "exit", fail)
+    return Strategy(
+        name=str(data["name"]),
+        version=str(data["version"]),
+        symbols=unified,
+        timeframe=str(data["timeframe"]),
+        entry=entry,
+        exit=exit_,
+        sizing=_sizing(data["sizing"], fail),
+        risk=_risk(data.get("risk") or {}, fail),
+        path=source,
+        description=str(data.get("description") or ""),
+    )
+
+
+def _number(value: Any, key: str, kind: type, fail: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise fail(key, f"must be a number, got {value!r}")
+    if kind is int and int(value) != value:
+        raise fail(key, f"must be a whole number, got {value!r}")
+    return kind(value)
+
+
+def _conditions(raw: Any, section: str, fail: Any) -> tuple[Condition, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise fail(section, "must be a non-empty list of conditions")
+    out = []
+    for i, item in enumerate(raw):
+        key = f"{section}[{i}]"
+        if not isinstance(item, dict) or "indicator" not in item:
+            raise fail(key, "must be a mapping with an 'indicator'")
+        name = item["indicator"]
+        if name not in INDICATORS:
+            raise fail(f"{key}.indicator", f"unknown indicator {name!r} (known: {', '.join(INDICATORS)})")
+        allowed = INDICATORS[name]
+        params: dict[str, Any] = {}
+        for param, value in item.items():
+            if param == "indicator":
+                continue
+            if param not in allowed:
+                raise fail(f"{key}.{param}", f"not a parameter of {name} (allowed: {', '.join(allowed)})")
+            if allowed[param] is str:
+                params[param] = str(value)
+            else:
+                params[param] = _number(value, f"{key}.{param}", allowed[param], fail)
+        for param in REQUIRED_PARAMS[name]:
+            if param not in params:
+                raise fail(f"{key}.{param}", f"is required for {name}")
+        _check_condition(name, params, key, fail)
+        out.append(Condition(name, params))
+    return tuple(out)
+
+
+def _check_condition(name: str, p: dict[str, Any], key: str, fail: Any) -> None:
+    for param in ("fast", "slow", "period", "lookback"):
+        if param in p and p[param] < 1:
+            raise fail(f"{key}.{param}", f"must be at least 1, got {p[param]}")
+    if "fast" in p and p["fast"] >= p["slow"]:
+        raise fail(f"{key}.fast", f"must be smaller than slow ({p['fast']} >= {p['slow']})")
+    if "direction" in p:
+        allowed = ("above", "below") if name.endswith("_above") else ("up", "down")
+        if p["direction"] not in allowed:
+            raise fail(f"{key}.direction", f"must be {' or '.join(allowed)}, got {p['direction']!r}")
+    if name == "rsi":
+        if "below" not in p and "above" not in p:
+            raise fail(f"{key}", "rsi needs 'below' and/or 'above'")
+        for bound in ("below", "above"):
+            if bound in p and not 0 <= p[bound] <= 100:
+                raise fail(f"{key}.{bound}", f"must be within 0..100, got {p[bound]}")
+
+
+def _sizing(raw: Any, fail: Any) -> Sizing:
+    if not isinstance(raw, dict):
+        raise fail("sizing", "must be a mapping with mode and value")
+    unknown = sorted(set(raw) - {"mode", "value", "max_position_quote"})
+    if unknown:
+        raise fail(f"sizing.{unknown[0]}", "unknown key (allowed: mode, value, max_position_quote)")
+    mode = raw.get("mode")
+    if mode not in ("fixed_quote", "pct_equity"):
+        raise fail("sizing.mode", f"must be fixed_quote or pct_equity, got {mode!r}")
+    if "value" not in raw:
+        raise fail("sizing.value", "is required")
+    value = _number(raw["value"], "sizing.value", float, fail)
+    if value <= 0 or (mode == "pct_equity" and value > 100):
+        limit = "in (0, 100]" if mode == "pct_equity" else "positive"
+        raise fail("sizing.value", f"must be {limit}, got {value}")
+    cap = raw.get("max_position_quote")
+    if cap is not None:
+        cap = _number(cap, "sizing.max_position_quote", float, fail)
+        if cap <= 0:
+            raise fail("sizing.max_position_quote", f"must be positive, got {cap}")
+    return Sizing(mode, value, cap)
+
+
+def _risk(raw: Any, fail: Any) -> Risk:
+    if not isinstance(raw, dict):
+        raise fail("risk", "must be a mapping")
+    unknown = sorted(set(raw) - {"stop_loss_pct", "take_profit_pct"})
+    if unknown:
+        raise fail(f"risk.{unknown[0]}", "unknown key (allowed: stop_loss_pct, take_profit_pct)")
+    values: dict[str, float | None] = {}
+    for key in ("stop_loss_pct", "take_profit_pct"):
+        value = raw.get(key)
+        if value is not None:
+            value = _number(value, f"risk.{key}", float, fail)
+            if not 0 < value <= 100:
+                raise fail(f"risk.{key}", f"must be in (0, 100], got {value}")
+        values[key] = value
+    return Risk(**values)
