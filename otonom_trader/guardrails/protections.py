@@ -124,8 +124,8 @@ class DailyLossGuard(Guardrail):
         if rebase == today:
             # A person reset a daily-loss halt today: the loss so far is forgiven, the day's
             # reference becomes the equity at the first evaluation after the reset.
-            baseline = {"date": today, "equity": str(ctx.equity)}
-            return ctx.equity, "manual reset", {"daily_baseline": baseline, "daily_rebase": None}
+            rebased = {"date": today, "equity": str(ctx.equity)}
+            return ctx.equity, "manual reset", {"daily_baseline": rebased, "daily_rebase": None}
         baseline = ctx.cursors.get("daily_baseline")
         if isinstance(baseline, dict) and baseline.get("date") == today:
             return Decimal(baseline["equity"]), "manual reset", {}
