@@ -72,6 +72,14 @@ class BrokerConfig:
         require(self.timeout_ms > 0, "timeout_ms", f"must be positive, got {self.timeout_ms}")
 
     @property
+    def is_production(self) -> bool:
+        """True for a real exchange with real money: not sim, not testnet, not a local host."""
+        if self.kind == "sim" or self.testnet:
+            return False
+        local = ("://127.", "://localhost", "://[::1]")
+        return not (self.base_url and any(marker in self.base_url for marker in local))
+
+    @property
     def display_name(self) -> str:
         """What every run prints: ``sim (simulated exchange)``, ``binance (testnet)`` …"""
         if self.kind == "sim":

@@ -7,9 +7,7 @@ these dataclasses: an unknown key or a wrong type fails while Hydra composes, an
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional  # noqa: UP035 - OmegaConf 2.3 needs typing.Optional
 
 from hydra.core.config_store import ConfigStore
@@ -18,17 +16,10 @@ from otonom_trader.alerts.config import AlertsConfig
 from otonom_trader.broker.config import BrokerConfig
 from otonom_trader.config.errors import parse_choice, require
 from otonom_trader.guardrails.config import GuardrailConfig
+from otonom_trader.home import otonom_home
 from otonom_trader.market.config import DataConfig
 from otonom_trader.mode import ExecutionMode
 from otonom_trader.paper.config import PaperConfig
-
-DEFAULT_HOME = "~/.otonom_trader"
-
-
-def otonom_home() -> Path:
-    """The data directory: ``$OTONOM_HOME`` or ``~/.otonom_trader``."""
-    return Path(os.environ.get("OTONOM_HOME") or DEFAULT_HOME).expanduser()
-
 
 @dataclass
 class ModeConfig:

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from otonom_trader.config.schema import otonom_home
+from otonom_trader.home import otonom_home
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 

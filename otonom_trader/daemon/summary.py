@@ -1,0 +1,155 @@
+"""What one cycle did, as data (stored with the run) and as readable terminal tables."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass(frozen=True)
+class SignalLine:
+    """One symbol's decision this cycle."""
+
+    symbol: str
+    action: str
+    reason: str
+    price: Decimal | None
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    """One order leg on one book: what was asked and what happened."""
+
+    book: str
+    symbol: str
+    side: str
+    requested_qty: Decimal
+    status: str
+    filled_qty: Decimal
+    price: Decimal | None
+    fee: Decimal
+    client_order_id: str
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class BookLine:
+    """A book's state after the cycle."""
+
+    book: str
+    equity: Decimal
+    cash: Decimal
+    positions: int
+    peak_equity: Decimal
+
+
+@dataclass
+class RunSummary:
+    """Everything a person wants to know about one cycle."""
+
+    run_id: str
+    mode: str
+    broker: str
+    data_source: str
+    strategy: str
+    status: str = "running"
+    signals: list[SignalLine] = field(default_factory=list)
+    orders: list[OrderLine] = field(default_factory=list)
+    books: list[BookLine] = field(default_factory=list)
+    guard_active: bool = False
+    guard_reason: str | None = None
+    guardrails_enabled: bool = True
+    data_issues: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    heartbeat_gap_s: float | None = None
+    broker_ping: bool | None = None
+    duration_s: float | None = None
+
+    def to_json(self) -> str:
+        """JSON with Decimals as strings (exact)."""
+        return json.dumps(asdict(self), default=str)
+
+    @property
+    def fills(self) -> list[OrderLine]:
+        """Order legs that filled at least partly."""
+        return [o for o in self.orders if o.filled_qty > 0]
+
+    def render(self, console: Console | None = None) -> None:
+        """Print the summary as a few readable tables."""
+        # Piped output (logs, CI) gets a width that fits the order table instead of 80 columns.
+        console = console or Console(width=None if _is_terminal() else 140)
+        guard = (
+            "[bold red]HALTED[/] — " + (self.guard_reason or "")
+            if self.guard_active
+            else ("[green]clear[/]" if self.guardrails_enabled else "[yellow]OFF (guardrails disabled)[/]")
+        )
+        head = Table.grid(padding=(0, 2))
+        head.add_row("run", self.run_id)
+        head.add_row("mode", f"[bold]{self.mode.upper()}[/]")
+        head.add_row("broker", self.broker)
+        head.add_row("data", self.data_source)
+        head.add_row("strategy", self.strategy)
+        head.add_row("guard", guard)
+        if self.heartbeat_gap_s is not None:
+            head.add_row("since last run", _duration(self.heartbeat_gap_s))
+        if self.duration_s is not None:
+            head.add_row("cycle time", f"{self.duration_s:.2f} s")
+        head.add_row("status", self.status)
+        console.print(head)
+        signals = Table(title="Signals", title_justify="left")
+        for column in ("symbol", "action", "price", "reason"):
+            signals.add_column(column)
+        for s in self.signals:
+            signals.add_row(s.symbol, s.action.upper(), _num(s.price), s.reason)
+        console.print(signals)
+        if self.orders:
+            orders = Table(title="Orders", title_justify="left")
+            for column in ("book", "symbol", "side", "asked", "status", "filled", "price", "fee", "note"):
+                orders.add_column(column)
+            for o in self.orders:
+                orders.add_row(o.book, o.symbol, o.side, _num(o.requested_qty), o.status,
+                               _num(o.filled_qty), _num(o.price), _num(o.fee), o.error or "")
+            console.print(orders)
+        else:
+            console.print("Orders: none this cycle")
+        books = Table(title="Books", title_justify="left")
+        for column in ("book", "equity", "cash", "positions", "peak"):
+            books.add_column(column, justify="right" if column != "book" else "left")
+        for b in self.books:
+            books.add_row(b.book, f"{b.equity:,.2f}", f"{b.cash:,.2f}", str(b.positions), f"{b.peak_equity:,.2f}")
+        console.print(books)
+        for issue in self.data_issues:
+            console.print(f"[yellow]data issue:[/] {issue}")
+        for note in self.notes:
+            console.print(f"[cyan]note:[/] {note}")
+
+
+def _is_terminal() -> bool:
+    import sys
+
+    return sys.stdout.isatty()
+
+
+def _num(value: Decimal | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value.normalize():f}" if isinstance(value, Decimal) else str(value)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def summary_from_json(text: str) -> dict[str, Any]:
+    """The stored summary back as a plain mapping (for reports)."""
+    data: dict[str, Any] = json.loads(text)
+    return data
