@@ -1,0 +1,161 @@
+"""``otonom-trader shadow-report``: divergence statistics of the shadow ledger and an equity plot.
+
+::
+
+    otonom-trader shadow-report                      # last 7 days
+    otonom-trader shadow-report --since 24h --pairs 20
+    otonom-trader shadow-report --since 2025-01-01 --until 2025-01-31T12:00
+    otonom-trader shadow-report --run-id 20250131-120000-ab12 --plot /tmp/run.png
+
+Times are ISO dates or datetimes (a naive time is UTC) or spans back from now: ``90m``, ``24h``,
+``7d``, ``2w``. The top-level parser (``otonom_trader.cli``) supplies ``args.db`` and
+``args.overrides``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rich.console import Console
+
+from otonom_trader.config.errors import ConfigError
+from otonom_trader.config.schema import otonom_home
+from otonom_trader.persistence import Database, DatabaseError
+from otonom_trader.shadow.report import (
+    build_report,
+    plot_equity_curves,
+    render_pairs,
+    render_report,
+)
+
+DEFAULT_WINDOW = timedelta(days=7)
+_SPAN = re.compile(r"^(\d+(?:\.\d+)?)([mhdw])$")
+_SPAN_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_PROG = "otonom-trader shadow-report"
+
+
+def default_plot_path() -> Path:
+    """``$OTONOM_HOME/reports/shadow-equity.png``."""
+    return otonom_home() / "reports" / "shadow-equity.png"
+
+
+def parse_when(text: str, *, now: datetime, flag: str) -> datetime:
+    """An aware UTC datetime from an ISO date/datetime or a span back from ``now`` (``24h``).
+
+    Raises ``ConfigError`` naming ``flag`` when the text is neither.
+    """
+    value = text.strip().lower()
+    if value == "now":
+        return now
+    span = _SPAN.match(value)
+    if span:
+        amount, unit = float(span.group(1)), _SPAN_UNITS[span.group(2)]
+        return now - timedelta(**{unit: amount})
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"cannot read {text!r} as a time: use an ISO date or datetime "
+            "(2025-01-31, 2025-01-31T12:00, 2025-01-31T12:00+02:00) or a span back from now "
+            "(90m, 24h, 7d, 2w)",
+            key=flag,
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def resolve_window(
+    since: str | None, until: str | None, *, run_id: str | None, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """The report's ``(since, until)``.
+
+    Defaults: the 7 days before ``until`` (or now); with ``--run-id`` and no explicit bounds,
+    all time (a run is already a window of its own).
+    """
+    until_at = parse_when(until, now=now, flag="--until") if until is not None else None
+    since_at = parse_when(since, now=now, flag="--since") if since is not None else None
+    if run_id is None:
+        until_at = until_at or now
+        since_at = since_at or until_at - DEFAULT_WINDOW
+    if since_at is not None and until_at is not None and since_at > until_at:
+        raise ConfigError(
+            f"{since_at.isoformat()} is after --until {until_at.isoformat()}", key="--since"
+        )
+    return since_at, until_at
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``shadow-report`` command to the top-level parser's subcommands."""
+    parser = subparsers.add_parser(
+        "shadow-report",
+        help="compare the paper book and the broker over a window (SHADOW mode)",
+        description=(
+            "Divergence between the paper book and the broker from the shadow ledger: fill "
+            "rate, mean and worst slippage (bps, positive = worse than the signal price), fees "
+            "and PnL per book; writes a PNG of both equity curves."
+        ),
+    )
+    parser.add_argument(
+        "--since", help="start: ISO date/datetime (UTC if naive) or 90m/24h/7d/2w (default 7d)"
+    )
+    parser.add_argument("--until", help="end: ISO date/datetime or a span back (default now)")
+    parser.add_argument("--run-id", help="only the pairs of this daemon run")
+    parser.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="where to write the equity PNG (default $OTONOM_HOME/reports/shadow-equity.png)",
+    )
+    parser.add_argument(
+        "--pairs",
+        metavar="N",
+        type=_non_negative_int,
+        default=10,
+        help="show the last N pairs in a table (0 hides it; default 10)",
+    )
+    parser.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    """Entry point of ``shadow-report``: exit 0 on success, 2 on a bad flag, 1 otherwise."""
+    return run_shadow_report(args, now=datetime.now(UTC), console=Console())
+
+
+def run_shadow_report(args: argparse.Namespace, *, now: datetime, console: Console) -> int:
+    """The command with the clock and the console injected (tests pass their own)."""
+    try:
+        since, until = resolve_window(args.since, args.until, run_id=args.run_id, now=now)
+    except ConfigError as exc:
+        print(f"{_PROG}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        db = Database(args.db)
+    except DatabaseError as exc:
+        print(f"{_PROG}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        report = build_report(db, since=since, until=until, run_id=args.run_id)
+        render_report(report, console)
+        render_pairs(report.pairs, console, last=args.pairs)
+        target = Path(args.plot).expanduser() if args.plot else default_plot_path()
+        try:
+            written = plot_equity_curves(db, target, since=since, until=until)
+        except OSError as exc:
+            print(f"{_PROG}: --plot: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        console.print(f"equity plot written to {written}")
+    finally:
+        db.dispose()
+    return 0
