@@ -1,0 +1,80 @@
+"""What the health check reads: the last completed daemon run and each book's drawdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from otonom_trader.persistence.models import DaemonRun, PortfolioSnapshot
+
+#: The books whose drawdown is watched: the paper trader's and the executing broker's.
+WATCHED_BOOKS = ("paper", "broker")
+
+
+@dataclass(frozen=True)
+class RunActivity:
+    """When the daemon last completed a run, and when it first started one (``None``: never)."""
+
+    last_completed_at: datetime | None
+    first_started_at: datetime | None
+    last_status: str | None
+
+
+@dataclass(frozen=True)
+class BookDrawdown:
+    """The drawdown of one book at its latest snapshot, in percent of the peak equity."""
+
+    book: str
+    taken_at: datetime
+    equity: Decimal
+    peak_equity: Decimal
+    drawdown_pct: Decimal
+
+
+def run_activity(session: Session) -> RunActivity:
+    """The newest ``succeeded`` run's ``finished_at`` and the very first run's start."""
+    last_completed = session.scalar(
+        select(func.max(DaemonRun.finished_at)).where(DaemonRun.status == "succeeded")
+    )
+    first_started = session.scalar(select(func.min(DaemonRun.started_at)))
+    last_status = session.scalar(
+        select(DaemonRun.status).order_by(DaemonRun.started_at.desc(), DaemonRun.id.desc())
+    )
+    # max()/min() keep the column's type (UTCDateTime), so these come back aware UTC.
+    return RunActivity(
+        last_completed_at=last_completed,
+        first_started_at=first_started,
+        last_status=last_status,
+    )
+
+
+def latest_drawdowns(
+    session: Session, books: tuple[str, ...] = WATCHED_BOOKS
+) -> list[BookDrawdown]:
+    """The drawdown of each book that has a snapshot, from its newest snapshot."""
+    result: list[BookDrawdown] = []
+    for book in books:
+        snap = session.scalars(
+            select(PortfolioSnapshot)
+            .where(PortfolioSnapshot.book == book)
+            .order_by(PortfolioSnapshot.taken_at.desc(), PortfolioSnapshot.id.desc())
+            .limit(1)
+        ).first()
+        if snap is None:
+            continue
+        peak = snap.peak_equity
+        drawdown = (peak - snap.equity) / peak * 100 if peak > 0 else Decimal(0)
+        result.append(
+            BookDrawdown(
+                book=book,
+                taken_at=snap.taken_at,
+                equity=snap.equity,
+                peak_equity=peak,
+                drawdown_pct=max(drawdown, Decimal(0)),
+            )
+        )
+    return result

@@ -1,0 +1,4 @@
+"""Test doubles that speak the real wire protocols, shared by the test suite and drills.
+
+* :mod:`otonom_trader.testkit.telegram_bot_api`: a local stand-in of the Telegram Bot API.
+"""
