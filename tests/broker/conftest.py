@@ -1,0 +1,110 @@
+"""Fixtures of the ccxt broker tests: a started local Binance and CcxtBrokers routed to it.
+
+The brokers are real ``CcxtBroker`` objects driving the real ``ccxt.binance`` over HTTP; only
+the retry waits are replaced (``RecordingSleep``) so lookups after an ambiguous submit do not
+wait in tests that do not depend on a server's timing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+
+import pytest
+
+from otonom_trader.broker.ccxt_broker import CcxtBroker, RetryPolicy
+from otonom_trader.broker.config import BrokerConfig
+from otonom_trader.local_exchange import LocalBinanceExchange
+
+TEST_KEY = "test-key"
+TEST_SECRET = "test-secret"
+START_BALANCES = {"USDT": Decimal("10000")}
+START_PRICES = {"BTC/USDT": Decimal("50000"), "ETH/USDT": Decimal("3000")}
+
+
+class RecordingSleep:
+    """A ``sleep`` that records the requested waits instead of waiting."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+def local_binance() -> Iterator[LocalBinanceExchange]:
+    """A started local Binance (10 000 USDT; BTC/USDT 50 000, ETH/USDT 3 000)."""
+    with LocalBinanceExchange(
+        api_key=TEST_KEY,
+        api_secret=TEST_SECRET,
+        balances=dict(START_BALANCES),
+        prices=dict(START_PRICES),
+    ) as exchange:
+        yield exchange
+
+
+@pytest.fixture
+def recording_sleep() -> RecordingSleep:
+    """The injected sleep of ``binance_broker``."""
+    return RecordingSleep()
+
+
+BrokerFactory = Callable[..., CcxtBroker]
+
+
+@pytest.fixture
+def make_binance_broker(
+    local_binance: LocalBinanceExchange, recording_sleep: RecordingSleep
+) -> Iterator[BrokerFactory]:
+    """Build a CcxtBroker for ``local_binance``; keyword arguments override config fields
+    (``timeout_ms``, ``api_key`` …) and ``retry``/``sleep`` go to the broker."""
+    brokers: list[CcxtBroker] = []
+
+    def make(
+        *,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] | None = None,
+        **fields: object,
+    ) -> CcxtBroker:
+        values: dict[str, object] = {
+            "kind": "binance",
+            "testnet": True,
+            "api_key": TEST_KEY,
+            "api_secret": TEST_SECRET,
+            "base_url": local_binance.base_url,
+            "timeout_ms": 2000,
+        }
+        values.update(fields)
+        broker = CcxtBroker(
+            BrokerConfig(**values),  # type: ignore[arg-type]
+            retry=retry or RetryPolicy(read_attempts=3, lookup_attempts=3),
+            sleep=sleep or recording_sleep,
+        )
+        brokers.append(broker)
+        return broker
+
+    yield make
+    for broker in brokers:
+        broker.close()
+
+
+@pytest.fixture
+def binance_broker(make_binance_broker: BrokerFactory) -> CcxtBroker:
+    """A CcxtBroker on ``local_binance`` with the test keys and fake retry waits."""
+    return make_binance_broker()
+
+
+@pytest.fixture
+def posted(local_binance: LocalBinanceExchange) -> Callable[[], list[dict[str, str]]]:
+    """A function listing the parameters of every ``POST /api/v3/order`` that reached
+    ``local_binance`` (what the exchange was asked, including refused requests)."""
+
+    def posted() -> list[dict[str, str]]:
+        return [
+            r.params
+            for r in local_binance.requests
+            if (r.method, r.path) == ("POST", "/api/v3/order")
+        ]
+
+    return posted
