@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 
 from otonom_trader.config.errors import ConfigError
-from otonom_trader.config.schema import otonom_home
+from otonom_trader.home import otonom_home
 from otonom_trader.persistence import Database, DatabaseError
 from otonom_trader.shadow.report import (
     build_report,

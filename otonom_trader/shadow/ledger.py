@@ -278,6 +278,13 @@ def _write_leg(row: ShadowPair, prefix: str, leg: ShadowLeg, slippage: Decimal |
     setattr(row, f"{prefix}error", leg.error)
 
 
+def _keep_known(recorded: ShadowLeg, new: ShadowLeg) -> ShadowLeg:
+    """The new leg, unless it is a skip that would hide an outcome already recorded."""
+    if new.status == LegStatus.SKIPPED and recorded.status != LegStatus.SKIPPED:
+        return recorded
+    return new
+
+
 class ShadowLedger:
     """Writes and reads ``shadow_pairs`` rows on one :class:`Database`."""
 
@@ -299,9 +306,10 @@ class ShadowLedger:
     ) -> int:
         """Write the pair for one intent and return its row id.
 
-        Recording the same ``(run_id, intent_id)`` again replaces that row's legs (same id): a
-        re-run execute step looks orders up by client order id instead of resending them, so its
-        outcome is the more complete one.
+        Recording the same ``(run_id, intent_id)`` again updates that row (same id): a re-run
+        execute step looks orders up by client order id instead of resending them, so its outcome
+        is the more complete one. A ``skipped`` leg never overwrites a recorded outcome, though: a
+        re-run that skips an order because it was already sent knows less than the first run.
         """
         side = OrderSide(side)
         requested_qty = to_decimal(requested_qty, name="requested_qty")
@@ -323,6 +331,9 @@ class ShadowLedger:
             if row is None:
                 row = ShadowPair(run_id=run_id, intent_id=intent_id)
                 session.add(row)
+            else:
+                paper = _keep_known(_leg_from_row(row, "paper_"), paper)
+                broker = _keep_known(_leg_from_row(row, "broker_"), broker)
             row.symbol = symbol
             row.side = side.value
             row.requested_qty = requested_qty

@@ -386,9 +386,9 @@ def equity_figure(db: Database, *, since: datetime | None, until: datetime | Non
     figure = Figure(figsize=(10, 5), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    start = since.isoformat(timespec="minutes") if since else "beginning"
-    end = until.isoformat(timespec="minutes") if until else "now"
-    axes.set_title(f"Equity: paper vs broker ({start} → {end})")
+    start = since.strftime("%Y-%m-%d %H:%M") if since else "beginning"
+    end = until.strftime("%Y-%m-%d %H:%M") if until else "now"
+    axes.set_title(f"Equity: paper vs broker ({start} → {end} UTC)")
     if not any(series.values()):
         axes.text(
             0.5,

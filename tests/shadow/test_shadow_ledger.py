@@ -301,3 +301,35 @@ def test_migration_creates_the_table_the_model_describes(any_db: Database) -> No
     assert {"ix_shadow_pairs_created_at", "ix_shadow_pairs_run_id"} <= indexes
     assert [sorted(u["column_names"]) for u in uniques] == [["intent_id", "run_id"]]
     assert "0004_shadow" in any_db.current_revisions()
+
+
+def test_record_again_with_a_skipped_leg_keeps_the_outcome_already_recorded(
+    sqlite_db: Database, make_fill_leg: FillLeg
+) -> None:
+    # Arrange: the first attempt filled both legs; the re-run finds both already sent
+    ledger = ShadowLedger(sqlite_db)
+    paper = make_fill_leg(OrderSide.BUY, "0.015", "64000", "0.96", coid="ot-p-1")
+    broker = make_fill_leg(OrderSide.BUY, "0.015", "64032", "0.96048", coid="ot-b-1")
+    _record(ledger, paper, broker)
+
+    # Act
+    _record(
+        ledger,
+        ShadowLeg.skipped("already sent in an earlier attempt; not resent", "ot-p-1"),
+        ShadowLeg.skipped("already sent in an earlier attempt; not resent", "ot-b-1"),
+    )
+
+    # Assert
+    (pair,) = ledger.pairs()
+    assert (pair.paper, pair.broker) == (paper, broker)
+    assert pair.broker_slippage_bps == Decimal("5")
+
+
+def test_skipped_leg_carries_its_reason_on_one_line() -> None:
+    # Act
+    leg = ShadowLeg.skipped("paper book holds no BTC\nto sell", "ot-p-2")
+
+    # Assert
+    assert leg.status == LegStatus.SKIPPED
+    assert leg.error == "paper book holds no BTC to sell"
+    assert (leg.quantity, leg.fee, leg.filled) == (Decimal(0), Decimal(0), False)
