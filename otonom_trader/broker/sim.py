@@ -109,8 +109,11 @@ class SimulatedExchange(Broker):
                 del self._account.resting[order.order_id]
                 self._settle(order.symbol, order.side, order.quantity, order.price, maker=True)
                 result = self._account.results[order.client_order_id]
-                result.update(status=OrderStatus.FILLED.value, quantity=str(order.quantity),
-                              price=str(order.price))
+                result.update(
+                    status=OrderStatus.FILLED.value,
+                    quantity=str(order.quantity),
+                    price=str(order.price),
+                )
         self._save()
 
     # -- Broker -----------------------------------------------------------------------------
@@ -133,7 +136,10 @@ class SimulatedExchange(Broker):
             reason = rng.choice(
                 [
                     (ExchangeUnavailableError, "exchange busy, order not accepted (simulated)"),
-                    (InvalidOrderError, "order would immediately trigger price protection (simulated)"),
+                    (
+                        InvalidOrderError,
+                        "order would immediately trigger price protection (simulated)",
+                    ),
                 ]
             )
             raise reason[0](f"sim: {reason[1]}")
@@ -155,7 +161,9 @@ class SimulatedExchange(Broker):
             ) * (notional / TEN_K)
             slip = slip_bps / BPS
             raw = price * (1 + slip) if req.side is OrderSide.BUY else price * (1 - slip)
-            price = rules.round_price(raw, OrderSide.SELL if req.side is OrderSide.BUY else OrderSide.BUY)
+            price = rules.round_price(
+                raw, OrderSide.SELL if req.side is OrderSide.BUY else OrderSide.BUY
+            )
         if rng.random() < self.cfg.partial_fill_probability:
             ratio = to_decimal(round(rng.uniform(self.cfg.partial_fill_min_ratio, 1.0), 6))
             quantity = max(rules.round_quantity(quantity * ratio), rules.min_qty)
@@ -168,17 +176,23 @@ class SimulatedExchange(Broker):
                     f"sim: account has {self._balance(quote):.2f} {quote}, order needs {needed:.2f}"
                 )
         elif self._balance(base) < quantity:
-            raise InsufficientFundsError(f"sim: account has {self._balance(base)} {base}, order sells {quantity}")
+            raise InsufficientFundsError(
+                f"sim: account has {self._balance(base)} {base}, order sells {quantity}"
+            )
         fee = self._settle(symbol, req.side, quantity, price, maker=False)
         status = OrderStatus.FILLED if quantity >= req.quantity else OrderStatus.PARTIALLY_FILLED
-        result = self._record(cid, symbol, req.side, quantity, price, req.quantity, status, fee, latency)
+        result = self._record(
+            cid, symbol, req.side, quantity, price, req.quantity, status, fee, latency
+        )
         self._save()
         return self._fill_from_result(result)
 
     def cancel_order(self, symbol: str, order_id: str) -> None:
         match = self._account.resting.pop(order_id, None)
         if match is None:
-            match = next((o for o in self._account.resting.values() if o.client_order_id == order_id), None)
+            match = next(
+                (o for o in self._account.resting.values() if o.client_order_id == order_id), None
+            )
             if match is not None:
                 del self._account.resting[match.order_id]
         if match is None:
@@ -194,8 +208,14 @@ class SimulatedExchange(Broker):
     def open_orders(self) -> list[dict[str, Any]]:
         """Resting limit orders (order id, client id, symbol, side, quantity, price)."""
         return [
-            {"order_id": o.order_id, "client_order_id": o.client_order_id, "symbol": o.symbol,
-             "side": o.side.value, "quantity": o.quantity, "price": o.price}
+            {
+                "order_id": o.order_id,
+                "client_order_id": o.client_order_id,
+                "symbol": o.symbol,
+                "side": o.side.value,
+                "quantity": o.quantity,
+                "price": o.price,
+            }
             for o in self._account.resting.values()
         ]
 
@@ -231,7 +251,9 @@ class SimulatedExchange(Broker):
             if balance.asset == self.quote_asset:
                 total += balance.total
             else:
-                total += balance.total * self._prices.get(f"{balance.asset}/{self.quote_asset}", Decimal(0))
+                total += balance.total * self._prices.get(
+                    f"{balance.asset}/{self.quote_asset}", Decimal(0)
+                )
         return total
 
     def ping(self) -> bool:
@@ -242,7 +264,9 @@ class SimulatedExchange(Broker):
     def _balance(self, asset: str) -> Decimal:
         return self._account.balances.get(asset, Decimal(0))
 
-    def _settle(self, symbol: str, side: OrderSide, qty: Decimal, price: Decimal, *, maker: bool) -> Decimal:
+    def _settle(
+        self, symbol: str, side: OrderSide, qty: Decimal, price: Decimal, *, maker: bool
+    ) -> Decimal:
         base, quote = split(symbol)
         bps = self.cfg.maker_fee_bps if maker else self.cfg.taker_fee_bps
         fee = (qty * price * to_decimal(bps) / BPS).quantize(Decimal("0.00000001"))
@@ -257,31 +281,62 @@ class SimulatedExchange(Broker):
             self._account.balances[quote] = self._balance(quote) + qty * price - fee
         return fee
 
-    def _rest(self, cid: str, symbol: str, side: OrderSide, qty: Decimal, limit: Decimal,
-              requested: Decimal, latency: float) -> OrderFill:
+    def _rest(
+        self,
+        cid: str,
+        symbol: str,
+        side: OrderSide,
+        qty: Decimal,
+        limit: Decimal,
+        requested: Decimal,
+        latency: float,
+    ) -> OrderFill:
         base, quote = split(symbol)
         if side is OrderSide.BUY:
             if self._balance(quote) < qty * limit:
-                raise InsufficientFundsError(f"sim: not enough {quote} to rest a buy of {qty} at {limit}")
+                raise InsufficientFundsError(
+                    f"sim: not enough {quote} to rest a buy of {qty} at {limit}"
+                )
             self._account.balances[quote] = self._balance(quote) - qty * limit
         else:
             if self._balance(base) < qty:
                 raise InsufficientFundsError(f"sim: not enough {base} to rest a sell of {qty}")
             self._account.balances[base] = self._balance(base) - qty
-        result = self._record(cid, symbol, side, Decimal(0), None, requested, OrderStatus.OPEN, Decimal(0), latency)
-        self._account.resting[result["order_id"]] = _RestingOrder(result["order_id"], cid, symbol, side, qty, limit)
+        result = self._record(
+            cid, symbol, side, Decimal(0), None, requested, OrderStatus.OPEN, Decimal(0), latency
+        )
+        self._account.resting[result["order_id"]] = _RestingOrder(
+            result["order_id"], cid, symbol, side, qty, limit
+        )
         self._save()
         return self._fill_from_result(result)
 
-    def _record(self, cid: str, symbol: str, side: OrderSide, qty: Decimal, price: Decimal | None,
-                requested: Decimal, status: OrderStatus, fee: Decimal, latency: float) -> dict[str, Any]:
+    def _record(
+        self,
+        cid: str,
+        symbol: str,
+        side: OrderSide,
+        qty: Decimal,
+        price: Decimal | None,
+        requested: Decimal,
+        status: OrderStatus,
+        fee: Decimal,
+        latency: float,
+    ) -> dict[str, Any]:
         order_id = f"sim-{self._account.next_id}"
         self._account.next_id += 1
         result = {
-            "order_id": order_id, "client_order_id": cid, "symbol": symbol, "side": side.value,
-            "quantity": str(qty), "price": None if price is None else str(price),
-            "requested": str(requested), "status": status.value, "fee": str(fee),
-            "latency_ms": round(latency, 3), "timestamp": datetime.now(UTC).isoformat(),
+            "order_id": order_id,
+            "client_order_id": cid,
+            "symbol": symbol,
+            "side": side.value,
+            "quantity": str(qty),
+            "price": None if price is None else str(price),
+            "requested": str(requested),
+            "status": status.value,
+            "fee": str(fee),
+            "latency_ms": round(latency, 3),
+            "timestamp": datetime.now(UTC).isoformat(),
         }
         self._account.results[cid] = result
         return result
@@ -313,8 +368,12 @@ class SimulatedExchange(Broker):
         )
         for o in data["resting"]:
             account.resting[o["order_id"]] = _RestingOrder(
-                o["order_id"], o["client_order_id"], o["symbol"], OrderSide(o["side"]),
-                Decimal(o["quantity"]), Decimal(o["price"]),
+                o["order_id"],
+                o["client_order_id"],
+                o["symbol"],
+                OrderSide(o["side"]),
+                Decimal(o["quantity"]),
+                Decimal(o["price"]),
             )
         return account
 
@@ -326,8 +385,14 @@ class SimulatedExchange(Broker):
             "results": self._account.results,
             "next_id": self._account.next_id,
             "resting": [
-                {"order_id": o.order_id, "client_order_id": o.client_order_id, "symbol": o.symbol,
-                 "side": o.side.value, "quantity": str(o.quantity), "price": str(o.price)}
+                {
+                    "order_id": o.order_id,
+                    "client_order_id": o.client_order_id,
+                    "symbol": o.symbol,
+                    "side": o.side.value,
+                    "quantity": str(o.quantity),
+                    "price": str(o.price),
+                }
                 for o in self._account.resting.values()
             ],
         }

@@ -94,30 +94,59 @@ def find_issues(
     step = timedelta(seconds=timeframe_seconds(timeframe))
     for prev, cur in zip(candles, candles[1:], strict=False):
         if cur.open_time == prev.open_time:
-            issues.append(DataIssue(symbol, "duplicate", f"two candles at {cur.open_time:%Y-%m-%d %H:%M}"))
+            issues.append(
+                DataIssue(symbol, "duplicate", f"two candles at {cur.open_time:%Y-%m-%d %H:%M}")
+            )
         elif cur.open_time < prev.open_time:
             issues.append(
-                DataIssue(symbol, "out_of_order", f"{cur.open_time:%Y-%m-%d %H:%M} after {prev.open_time:%Y-%m-%d %H:%M}")
+                DataIssue(
+                    symbol,
+                    "out_of_order",
+                    f"{cur.open_time:%Y-%m-%d %H:%M} after {prev.open_time:%Y-%m-%d %H:%M}",
+                )
             )
         elif cur.open_time - prev.open_time != step:
             missing = int((cur.open_time - prev.open_time) / step) - 1
             issues.append(
-                DataIssue(symbol, "gap", f"{missing} candle(s) missing after {prev.open_time:%Y-%m-%d %H:%M}")
+                DataIssue(
+                    symbol,
+                    "gap",
+                    f"{missing} candle(s) missing after {prev.open_time:%Y-%m-%d %H:%M}",
+                )
             )
     for candle in candles:
         values = (candle.open, candle.high, candle.low, candle.close, candle.volume)
         if not all(math.isfinite(v) for v in values):
-            issues.append(DataIssue(symbol, "bad_value", f"NaN/inf at {candle.open_time:%Y-%m-%d %H:%M}"))
+            issues.append(
+                DataIssue(symbol, "bad_value", f"NaN/inf at {candle.open_time:%Y-%m-%d %H:%M}")
+            )
         elif min(candle.open, candle.high, candle.low, candle.close) <= 0 or candle.volume < 0:
-            issues.append(DataIssue(symbol, "bad_value", f"non-positive price at {candle.open_time:%Y-%m-%d %H:%M}"))
-        elif candle.high < max(candle.open, candle.close) or candle.low > min(candle.open, candle.close):
-            issues.append(DataIssue(symbol, "bad_value", f"high/low do not bound open/close at {candle.open_time:%Y-%m-%d %H:%M}"))
+            issues.append(
+                DataIssue(
+                    symbol, "bad_value", f"non-positive price at {candle.open_time:%Y-%m-%d %H:%M}"
+                )
+            )
+        elif candle.high < max(candle.open, candle.close) or candle.low > min(
+            candle.open, candle.close
+        ):
+            issues.append(
+                DataIssue(
+                    symbol,
+                    "bad_value",
+                    f"high/low do not bound open/close at {candle.open_time:%Y-%m-%d %H:%M}",
+                )
+            )
     if now is not None and stale_after_timeframes is not None:
         newest_close = candles[-1].open_time + step
         if now - newest_close > step * stale_after_timeframes:
             age = now - newest_close
             issues.append(
-                DataIssue(symbol, "stale", f"newest closed candle ended {age} ago (limit {stale_after_timeframes} × {timeframe})")
+                DataIssue(
+                    symbol,
+                    "stale",
+                    f"newest closed candle ended {age} ago "
+                    f"(limit {stale_after_timeframes} × {timeframe})",
+                )
             )
     return issues
 

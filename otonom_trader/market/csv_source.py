@@ -54,7 +54,9 @@ class CsvMarketData(MarketDataSource):
             header = [h.strip().lower() for h in (reader.fieldnames or [])]
             missing = [c for c in REQUIRED if c not in header]
             if missing:
-                raise ConfigError(f"{self.path}: missing column(s) {', '.join(missing)}", key="data.csv_path")
+                raise ConfigError(
+                    f"{self.path}: missing column(s) {', '.join(missing)}", key="data.csv_path"
+                )
             for line_no, raw in enumerate(reader, start=2):
                 row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
                 try:
@@ -63,7 +65,9 @@ class CsvMarketData(MarketDataSource):
                         *(float(row[c]) for c in ("open", "high", "low", "close", "volume")),
                     )
                 except ValueError as exc:
-                    raise ConfigError(f"{self.path}:{line_no}: {exc}", key="data.csv_path") from None
+                    raise ConfigError(
+                        f"{self.path}:{line_no}: {exc}", key="data.csv_path"
+                    ) from None
                 symbol = to_unified(row["symbol"]) if row.get("symbol") else None
                 rows.setdefault(symbol, []).append(candle)
         return rows
@@ -71,4 +75,6 @@ class CsvMarketData(MarketDataSource):
     def fetch(self, symbol: str, timeframe: str, limit: int, now: datetime) -> CandleSeries:
         candles = self._rows.get(to_unified(symbol)) or self._rows.get(None) or []
         closed = closed_only(candles, timeframe, now)[-limit:]
-        return CandleSeries(symbol, timeframe, tuple(closed), tuple(find_issues(symbol, closed, timeframe)))
+        return CandleSeries(
+            symbol, timeframe, tuple(closed), tuple(find_issues(symbol, closed, timeframe))
+        )

@@ -17,7 +17,9 @@ def to_unified(symbol: str) -> str:
     for quote in KNOWN_QUOTES:
         if text.endswith(quote) and len(text) > len(quote):
             return f"{text[: -len(quote)]}/{quote}"
-    raise ValueError(f"cannot tell base and quote apart in symbol {symbol!r}; write it as BASE/QUOTE")
+    raise ValueError(
+        f"cannot tell base and quote apart in symbol {symbol!r}; write it as BASE/QUOTE"
+    )
 
 
 def to_exchange_id(symbol: str) -> str:

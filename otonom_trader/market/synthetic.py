@@ -59,7 +59,9 @@ class SyntheticMarketData(MarketDataSource):
         newest = math.floor((now - ANCHOR).total_seconds() / step) - 1
         first = max(0, newest - limit + 1)
         candles = [self._candle(symbol, timeframe, step, i) for i in range(first, newest + 1)]
-        return CandleSeries(symbol, timeframe, tuple(candles), tuple(find_issues(symbol, candles, timeframe)))
+        return CandleSeries(
+            symbol, timeframe, tuple(candles), tuple(find_issues(symbol, candles, timeframe))
+        )
 
     # -- the price path -------------------------------------------------------------------
 
@@ -123,7 +125,9 @@ class SyntheticMarketData(MarketDataSource):
         high = max(open_price, close) * (1 + wick)
         low = min(open_price, close) * (1 - abs(rng.gauss(0, 0.5 * self._sigma(step))))
         volume = BASE_VOLUME_QUOTE / close * math.exp(rng.gauss(0, 0.5))
-        return Candle(ANCHOR + timedelta(seconds=index * step), open_price, high, low, close, volume)
+        return Candle(
+            ANCHOR + timedelta(seconds=index * step), open_price, high, low, close, volume
+        )
 
 
 BASE_VOLUME_QUOTE = 2_000_000.0

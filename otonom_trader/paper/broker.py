@@ -15,7 +15,11 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from otonom_trader.broker.base import Broker
-from otonom_trader.broker.errors import InsufficientFundsError, InvalidOrderError, OrderNotFoundError
+from otonom_trader.broker.errors import (
+    InsufficientFundsError,
+    InvalidOrderError,
+    OrderNotFoundError,
+)
 from otonom_trader.broker.types import (
     Balance,
     OrderFill,
@@ -77,7 +81,9 @@ class PaperBroker(Broker):
             raise InvalidOrderError("the paper book models market orders only")
         slip = to_decimal(self.cfg.slippage_bps) / BPS
         raw_price = mark * (1 + slip) if req.side is OrderSide.BUY else mark * (1 - slip)
-        price = rules.round_price(raw_price, OrderSide.SELL if req.side is OrderSide.BUY else OrderSide.BUY)
+        price = rules.round_price(
+            raw_price, OrderSide.SELL if req.side is OrderSide.BUY else OrderSide.BUY
+        )
         fee_rate = to_decimal(self.cfg.taker_fee_bps) / BPS
         now = self._clock()
         cid = req.client_order_id or random_client_order_id()
@@ -99,7 +105,9 @@ class PaperBroker(Broker):
                 )
             order = journal_order(
                 session,
-                OrderRequest(symbol, req.side, req.quantity, req.order_type, None, cid, req.reduce_only),
+                OrderRequest(
+                    symbol, req.side, req.quantity, req.order_type, None, cid, req.reduce_only
+                ),
                 book=self.book,
                 mode=self.mode,
                 run_id=None,
@@ -113,7 +121,9 @@ class PaperBroker(Broker):
                 quantity=quantity,
                 price=price,
                 requested_quantity=req.quantity,
-                status=OrderStatus.FILLED if quantity == req.quantity else OrderStatus.PARTIALLY_FILLED,
+                status=OrderStatus.FILLED
+                if quantity == req.quantity
+                else OrderStatus.PARTIALLY_FILLED,
                 order_id=f"paper-{order.id}",
                 client_order_id=cid,
                 fee=fee,

@@ -42,7 +42,9 @@ class BookValuation:
         return self.cash + sum((p.market_value for p in self.positions), ZERO)
 
 
-def ensure_account(session: Session, book: str, initial_cash: Decimal, quote_asset: str) -> BookAccount:
+def ensure_account(
+    session: Session, book: str, initial_cash: Decimal, quote_asset: str
+) -> BookAccount:
     """The book's account row, created with ``initial_cash`` on first use."""
     account = session.get(BookAccount, book)
     if account is None:

@@ -54,7 +54,17 @@ REQUIRED_PARAMS = {
     "rsi": ("period",),
     "breakout": ("lookback", "direction"),
 }
-TOP_LEVEL = {"name", "version", "description", "symbols", "timeframe", "entry", "exit", "sizing", "risk"}
+TOP_LEVEL = {
+    "name",
+    "version",
+    "description",
+    "symbols",
+    "timeframe",
+    "entry",
+    "exit",
+    "sizing",
+    "risk",
+}
 
 
 class StrategyError(ConfigError):
@@ -195,14 +205,18 @@ def _conditions(raw: Any, section: str, fail: Any) -> tuple[Condition, ...]:
             raise fail(key, "must be a mapping with an 'indicator'")
         name = item["indicator"]
         if name not in INDICATORS:
-            raise fail(f"{key}.indicator", f"unknown indicator {name!r} (known: {', '.join(INDICATORS)})")
+            raise fail(
+                f"{key}.indicator", f"unknown indicator {name!r} (known: {', '.join(INDICATORS)})"
+            )
         allowed = INDICATORS[name]
         params: dict[str, Any] = {}
         for param, value in item.items():
             if param == "indicator":
                 continue
             if param not in allowed:
-                raise fail(f"{key}.{param}", f"not a parameter of {name} (allowed: {', '.join(allowed)})")
+                raise fail(
+                    f"{key}.{param}", f"not a parameter of {name} (allowed: {', '.join(allowed)})"
+                )
             if allowed[param] is str:
                 params[param] = str(value)
             else:
@@ -224,7 +238,9 @@ def _check_condition(name: str, p: dict[str, Any], key: str, fail: Any) -> None:
     if "direction" in p:
         allowed = ("above", "below") if name.endswith("_above") else ("up", "down")
         if p["direction"] not in allowed:
-            raise fail(f"{key}.direction", f"must be {' or '.join(allowed)}, got {p['direction']!r}")
+            raise fail(
+                f"{key}.direction", f"must be {' or '.join(allowed)}, got {p['direction']!r}"
+            )
     if name == "rsi":
         if "below" not in p and "above" not in p:
             raise fail(f"{key}", "rsi needs 'below' and/or 'above'")

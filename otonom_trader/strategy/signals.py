@@ -111,11 +111,15 @@ def evaluate(
         if avg_entry and risk.stop_loss_pct is not None:
             stop = avg_entry * (1 - to_decimal(risk.stop_loss_pct) / 100)
             if price <= stop:
-                return Signal(symbol, Action.SELL, f"stop-loss: {price} <= {stop:.8g}", price, stamp)
+                return Signal(
+                    symbol, Action.SELL, f"stop-loss: {price} <= {stop:.8g}", price, stamp
+                )
         if avg_entry and risk.take_profit_pct is not None:
             target = avg_entry * (1 + to_decimal(risk.take_profit_pct) / 100)
             if price >= target:
-                return Signal(symbol, Action.SELL, f"take-profit: {price} >= {target:.8g}", price, stamp)
+                return Signal(
+                    symbol, Action.SELL, f"take-profit: {price} >= {target:.8g}", price, stamp
+                )
         for condition in strategy.exit:
             if condition_holds(condition, closes):
                 return Signal(symbol, Action.SELL, f"exit: {condition.describe()}", price, stamp)
@@ -153,4 +157,6 @@ def size_intent(
     budget = min(budget, cash / (1 + fee_rate))
     if budget <= 0:
         return None
-    return OrderIntent(signal.symbol, OrderSide.BUY, budget / signal.price, signal.price, signal.reason)
+    return OrderIntent(
+        signal.symbol, OrderSide.BUY, budget / signal.price, signal.price, signal.reason
+    )
