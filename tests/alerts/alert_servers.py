@@ -1,0 +1,106 @@
+"""Test servers and values of the alert tests: a real SMTP server (aiosmtpd) on 127.0.0.1 that
+can be stopped and restarted, a manual clock, and the secrets the tests must never see leak."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+SMTP_USER = "alerts@example.com"
+SMTP_PASSWORD = "smtp-Pa55word-s3cret"
+BOT_TOKEN = "123456789:AAF-secretBotToken-XYZ987"
+CHAT_ID = "424242"
+
+
+@dataclass(frozen=True)
+class ReceivedMail:
+    """One message the SMTP server accepted."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    @property
+    def text(self) -> str:
+        part = self.message.get_body(preferencelist=("plain",))
+        assert part is not None
+        return str(part.get_content())
+
+
+@dataclass
+class LocalSMTPServer:
+    """aiosmtpd on a fixed 127.0.0.1 port that can be stopped and started again (an outage).
+
+    With ``user``/``password`` it requires AUTH LOGIN/PLAIN over plain SMTP
+    (``auth_require_tls=False``: aiosmtpd refuses AUTH without TLS otherwise)."""
+
+    port: int
+    user: str | None = None
+    password: str | None = None
+    messages: list[ReceivedMail] = field(default_factory=list)
+    logins: list[str] = field(default_factory=list)
+    _controller: Controller | None = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 OK"
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if isinstance(auth_data, LoginPassword):
+            user, password = auth_data.login.decode(), auth_data.password.decode()
+            if user == self.user and password == self.password:
+                self.logins.append(user)
+                return AuthResult(success=True)
+        return AuthResult(success=False, handled=False)
+
+    def start(self) -> None:
+        kwargs: dict[str, Any] = {}
+        if self.user is not None:
+            kwargs = {
+                "authenticator": self._authenticate,
+                "auth_require_tls": False,
+                "auth_required": True,
+            }
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **kwargs)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ManualClock:
+    """Aware UTC time that moves only when a test says so."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
