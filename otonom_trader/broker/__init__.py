@@ -2,7 +2,7 @@
 
     from otonom_trader.broker import (
         Broker, OrderRequest, OrderSide, OrderType, OrderFill, Position, Balance,
-        BrokerError, build_broker,
+        BrokerError, build_broker, GuardedBroker, GuardrailConfig,
     )
 """
 
@@ -49,6 +49,9 @@ __all__ = [
     "BrokerNetworkError",
     "ExchangeUnavailableError",
     "FinalBrokerError",
+    "GuardedBroker",
+    "GuardrailConfig",
+    "HaltPolicy",
     "InsufficientFundsError",
     "InvalidOrderError",
     "KillSwitchError",
@@ -67,3 +70,17 @@ __all__ = [
     "load_broker_config",
     "to_decimal",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # GuardedBroker sits on top of the guardrails, which import this package's types: load it
+    # on first use so that importing either side first works.
+    if name == "GuardedBroker":
+        from otonom_trader.broker.guarded import GuardedBroker
+
+        return GuardedBroker
+    if name in ("GuardrailConfig", "HaltPolicy"):
+        from otonom_trader.guardrails import config
+
+        return getattr(config, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
