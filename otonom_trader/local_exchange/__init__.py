@@ -8,12 +8,14 @@ Run one in the foreground: ``python -m otonom_trader.local_exchange binance --po
 """
 
 from otonom_trader.local_exchange.binance import LocalBinanceExchange, LocalFill, LocalOrder
+from otonom_trader.local_exchange.bybit import LocalBybitExchange
 from otonom_trader.local_exchange.faults import FaultKind
 from otonom_trader.local_exchange.server import LocalExchangeServer, RequestRecord
 
 __all__ = [
     "FaultKind",
     "LocalBinanceExchange",
+    "LocalBybitExchange",
     "LocalExchangeServer",
     "LocalFill",
     "LocalOrder",

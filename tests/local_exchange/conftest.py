@@ -15,9 +15,10 @@ import pytest
 
 from otonom_trader.broker.ccxt_routing import (
     LOCAL_BINANCE_OPTIONS,
+    LOCAL_BYBIT_OPTIONS,
     route_ccxt_to,
 )
-from otonom_trader.local_exchange import LocalBinanceExchange
+from otonom_trader.local_exchange import LocalBinanceExchange, LocalBybitExchange
 
 TEST_KEY = "test-key"
 TEST_SECRET = "test-secret"
@@ -38,6 +39,18 @@ def local_binance() -> Iterator[LocalBinanceExchange]:
 
 
 @pytest.fixture
+def local_bybit() -> Iterator[LocalBybitExchange]:
+    """A started :class:`LocalBybitExchange` on a free port, stopped after the test."""
+    with LocalBybitExchange(
+        api_key=TEST_KEY,
+        api_secret=TEST_SECRET,
+        balances=dict(START_BALANCES),
+        prices=dict(START_PRICES),
+    ) as exchange:
+        yield exchange
+
+
+@pytest.fixture
 def binance_client(local_binance: LocalBinanceExchange) -> ccxt.binance:
     """The real ``ccxt.binance`` routed to ``local_binance`` (2 s timeout)."""
     client = ccxt.binance(
@@ -49,4 +62,19 @@ def binance_client(local_binance: LocalBinanceExchange) -> ccxt.binance:
         }
     )
     route_ccxt_to(client, local_binance.base_url)
+    return client
+
+
+@pytest.fixture
+def bybit_client(local_bybit: LocalBybitExchange) -> ccxt.bybit:
+    """The real ``ccxt.bybit`` routed to ``local_bybit`` (2 s timeout)."""
+    client = ccxt.bybit(
+        {
+            "apiKey": TEST_KEY,
+            "secret": TEST_SECRET,
+            "timeout": 2000,
+            "options": dict(LOCAL_BYBIT_OPTIONS),
+        }
+    )
+    route_ccxt_to(client, local_bybit.base_url)
     return client
