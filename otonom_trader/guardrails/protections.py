@@ -52,6 +52,11 @@ def utc_midnight(now: datetime) -> datetime:
     return datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)
 
 
+def money(value: Decimal) -> Decimal:
+    """``value`` to the cent for messages (the numbers keep every digit)."""
+    return value.quantize(_PCT_DISPLAY) if value.as_tuple().exponent < -2 else value  # type: ignore[operator]
+
+
 def loss_pct(reference: Decimal, equity: Decimal) -> Decimal:
     """How many percent ``equity`` is below ``reference`` (negative when above), for display."""
     return ((reference - equity) * 100 / reference).quantize(_PCT_DISPLAY)
@@ -166,7 +171,7 @@ class DailyLossGuard(Guardrail):
             return GuardVerdict(self.name, False, numbers=numbers, cursor_updates=updates)
         reason = (
             f"daily loss {numbers['loss_pct']}% >= {self.limit}% "
-            f"(equity {ctx.equity} vs {start} at the start of the UTC day)"
+            f"(equity {money(ctx.equity)} vs {money(start)} at the start of the UTC day)"
         )
         return GuardVerdict(
             self.name,
@@ -218,7 +223,7 @@ class DrawdownGuard(Guardrail):
             return GuardVerdict(self.name, False, numbers=numbers, cursor_updates=updates)
         reason = (
             f"drawdown {numbers['drawdown_pct']}% >= {self.limit}% "
-            f"(equity {ctx.equity} vs peak {peak})"
+            f"(equity {money(ctx.equity)} vs peak {money(peak)})"
         )
         return GuardVerdict(self.name, True, reason, numbers, cursor_updates=updates)
 
