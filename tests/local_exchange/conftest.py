@@ -58,6 +58,8 @@ def binance_client(local_binance: LocalBinanceExchange) -> ccxt.binance:
             "apiKey": TEST_KEY,
             "secret": TEST_SECRET,
             "timeout": 2000,
+            # Local server: client-side throttling would only slow the tests down.
+            "enableRateLimit": False,
             "options": dict(LOCAL_BINANCE_OPTIONS),
         }
     )
@@ -73,6 +75,8 @@ def bybit_client(local_bybit: LocalBybitExchange) -> ccxt.bybit:
             "apiKey": TEST_KEY,
             "secret": TEST_SECRET,
             "timeout": 2000,
+            # Local server: client-side throttling would only slow the tests down.
+            "enableRateLimit": False,
             "options": dict(LOCAL_BYBIT_OPTIONS),
         }
     )
