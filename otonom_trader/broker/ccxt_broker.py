@@ -46,7 +46,7 @@ from urllib.parse import urlsplit
 import ccxt
 
 from otonom_trader.broker.base import Broker
-from otonom_trader.broker.ccxt_errors import map_ccxt_errors
+from otonom_trader.broker.ccxt_errors import MIN_SECRET_LENGTH, map_ccxt_errors
 from otonom_trader.broker.ccxt_routing import (
     LOCAL_BINANCE_OPTIONS,
     LOCAL_BYBIT_OPTIONS,
@@ -136,7 +136,7 @@ class _SecretMask(logging.Filter):
 
     def add(self, *secrets: str | None) -> None:
         with self._lock:
-            self._secrets.update(s for s in secrets if s)
+            self._secrets.update(s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH)
 
     def filter(self, record: logging.LogRecord) -> bool:
         with self._lock:

@@ -63,6 +63,9 @@ from otonom_trader.broker.errors import (
     RateLimitError,
 )
 
+#: Secrets shorter than this are not searched for in messages (they would match ordinary words).
+MIN_SECRET_LENGTH = 8
+
 #: Operation names that start with this word are order submits (see ``map_ccxt_errors``).
 SUBMIT = "submit"
 
@@ -275,7 +278,8 @@ def _reason(
         reason = " ".join(reason.split()) or "no details"
     reason = f"{reason} [{kind}]"
     for secret in redact:
-        if secret:
+        # Very short "secrets" (test values) would shred the text; real keys are long.
+        if secret and len(secret) >= MIN_SECRET_LENGTH:
             reason = reason.replace(secret, "***")
     if len(reason) > _MAX_REASON:
         reason = reason[: _MAX_REASON - 1] + "…"
