@@ -42,7 +42,9 @@ def fetch_signal_task(ctx: CycleContext, now: datetime) -> steps.SignalBatch:
 
 
 @task(name="guard_check", **READ_RETRIES)
-def guard_check_task(ctx: CycleContext, batch: steps.SignalBatch, now: datetime) -> steps.GuardStatus:
+def guard_check_task(
+    ctx: CycleContext, batch: steps.SignalBatch, now: datetime
+) -> steps.GuardStatus:
     """Executing book's equity → guardrails → persisted kill-switch state."""
     return steps.guard_check(ctx, batch, now)
 
@@ -95,7 +97,10 @@ def daemon(overrides: list[str] = []) -> RunSummary:  # noqa: B006 - the deploym
         summary.orders = execute_task(ctx, batch, run_id, summary)
         summary.books = snapshot_task(ctx, batch.marks, run_id, ctx.clock())
         health = health_check_task(ctx, run_id, ctx.clock())
-        summary.heartbeat_gap_s, summary.broker_ping = health.gap_since_previous_s, health.broker_ping
+        summary.heartbeat_gap_s, summary.broker_ping = (
+            health.gap_since_previous_s,
+            health.broker_ping,
+        )
         if ctx.mode.value == "shadow":
             from otonom_trader.shadow.report import publish_run_artifact
 

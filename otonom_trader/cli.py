@@ -51,26 +51,47 @@ def build_parser() -> argparse.ArgumentParser:
         description="Autonomous crypto trading daemon: cycles, reports, kill-switch, alerts.",
     )
     parser.add_argument(
-        "--db", default=None, help="database: SQLite path or SQLAlchemy URL (default: $OTONOM_HOME/otonom.db)"
+        "--db",
+        default=None,
+        help="database: SQLite path or SQLAlchemy URL (default: $OTONOM_HOME/otonom.db)",
     )
     parser.add_argument(
-        "-o", "--override", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "-o",
+        "--override",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="Hydra config override, repeatable (e.g. -o broker=binance_testnet)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     once = commands.add_parser(
-        "daemon-once", help="run one trading cycle (the library path, without Prefect)",
+        "daemon-once",
+        help="run one trading cycle (the library path, without Prefect)",
         description="Run one cycle: fetch-signal, guard-check, execute, snapshot, health-check.",
     )
-    once.add_argument("--strategy", default=None, help="strategy YAML (default: conf strategy.path)")
-    once.add_argument("--mode", choices=["paper", "shadow", "live"], default="paper",
-                      help="paper: paper book only; shadow: paper + broker side by side; live: broker")
-    once.add_argument("--broker-config", default=None,
-                      help="broker.yaml (kind, api_key, api_secret, base_url, testnet); "
-                           "default: the conf broker group (sim)")
-    once.add_argument("--guardrails", default=None,
-                      choices=["conservative", "default", "aggressive", "off"], help="guardrail profile")
+    once.add_argument(
+        "--strategy", default=None, help="strategy YAML (default: conf strategy.path)"
+    )
+    once.add_argument(
+        "--mode",
+        choices=["paper", "shadow", "live"],
+        default="paper",
+        help="paper: paper book only; shadow: paper + broker side by side; live: broker",
+    )
+    once.add_argument(
+        "--broker-config",
+        default=None,
+        help="broker.yaml (kind, api_key, api_secret, base_url, testnet); "
+        "default: the conf broker group (sim)",
+    )
+    once.add_argument(
+        "--guardrails",
+        default=None,
+        choices=["conservative", "default", "aggressive", "off"],
+        help="guardrail profile",
+    )
     once.set_defaults(func=_daemon_once)
 
     from otonom_trader.alerts.cli import register as register_alerts

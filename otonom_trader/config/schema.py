@@ -16,10 +16,10 @@ from otonom_trader.alerts.config import AlertsConfig
 from otonom_trader.broker.config import BrokerConfig
 from otonom_trader.config.errors import parse_choice, require
 from otonom_trader.guardrails.config import GuardrailConfig
-from otonom_trader.home import otonom_home
 from otonom_trader.market.config import DataConfig
 from otonom_trader.mode import ExecutionMode
 from otonom_trader.paper.config import PaperConfig
+
 
 @dataclass
 class ModeConfig:
@@ -58,8 +58,11 @@ class DbConfig:
     echo: bool = False
 
     def __post_init__(self) -> None:
-        require(self.busy_timeout_ms >= 0, "busy_timeout_ms",
-                f"must not be negative, got {self.busy_timeout_ms}")
+        require(
+            self.busy_timeout_ms >= 0,
+            "busy_timeout_ms",
+            f"must not be negative, got {self.busy_timeout_ms}",
+        )
 
 
 @dataclass

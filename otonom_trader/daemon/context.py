@@ -23,8 +23,8 @@ from otonom_trader.broker.sim import SimulatedExchange
 from otonom_trader.config.compose import PROJECT_ROOT
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.config.schema import AppConfig
-from otonom_trader.home import otonom_home
 from otonom_trader.guardrails.kill_switch import KillSwitch, KillSwitchTransition
+from otonom_trader.home import otonom_home
 from otonom_trader.market.candles import MarketDataSource
 from otonom_trader.market.sources import build_market_data
 from otonom_trader.mode import ExecutionMode
@@ -115,7 +115,9 @@ def build_context(
 
     paper: PaperBroker | None = None
     if mode is not ExecutionMode.LIVE or app.mode.paper_book_in_live:
-        paper = PaperBroker(db, PAPER_BOOK, app.paper, app.broker.quote_asset, mode=mode.value, clock=clock)
+        paper = PaperBroker(
+            db, PAPER_BOOK, app.paper, app.broker.quote_asset, mode=mode.value, clock=clock
+        )
 
     broker: Broker | None = None
     if mode.uses_broker:
@@ -149,7 +151,9 @@ def build_context(
         else None
     )
     guarded_broker = (
-        GuardedBroker(broker, app.guardrails, kill_switch=kill_switch, equity_fn=equity, clock=clock)
+        GuardedBroker(
+            broker, app.guardrails, kill_switch=kill_switch, equity_fn=equity, clock=clock
+        )
         if broker is not None
         else None
     )
@@ -175,7 +179,11 @@ def build_context(
 def _refuse_unconfirmed_production(app: AppConfig, mode: ExecutionMode) -> None:
     if not mode.uses_broker or not app.broker.is_production:
         return
-    confirmed = app.mode.confirm_production or os.environ.get(CONFIRM_ENV, "").lower() in {"1", "yes", "true"}
+    confirmed = app.mode.confirm_production or os.environ.get(CONFIRM_ENV, "").lower() in {
+        "1",
+        "yes",
+        "true",
+    }
     if not confirmed:
         raise ConfigError(
             f"{mode.value.upper()} on {app.broker.display_name} trades real money; refusing to "
@@ -188,7 +196,9 @@ def _build_broker(app: AppConfig, db: Database) -> Broker:
     if app.broker.kind == "sim":
         # The simulated exchange keeps its account beside the database, like an exchange
         # account that outlives the process.
-        return SimulatedExchange(app.broker.sim, app.broker.quote_asset, state_path=_sim_state_path(db))
+        return SimulatedExchange(
+            app.broker.sim, app.broker.quote_asset, state_path=_sim_state_path(db)
+        )
     return build_broker(app.broker)
 
 
@@ -209,7 +219,8 @@ def _audit_key(broker: Broker, app: AppConfig) -> str:
     if result.checked and result.can_withdraw and not app.broker.allow_withdraw_permission:
         raise PermissionDeniedError(
             f"API key on {app.broker.display_name} can withdraw funds; refusing to trade with it "
-            "(create a key without withdrawal permission, or set broker.allow_withdraw_permission=true)"
+            "(create a key without withdrawal permission, or set "
+            "broker.allow_withdraw_permission=true)"
         )
     return f"API-key audit: {result.message}"
 

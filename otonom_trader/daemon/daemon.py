@@ -87,10 +87,15 @@ class TradingDaemon:
             summary.orders = steps.execute(ctx, batch, run_id, summary)
             summary.books = steps.snapshot(ctx, batch.marks, run_id, ctx.clock())
             health = steps.health_check(ctx, run_id, ctx.clock())
-            summary.heartbeat_gap_s, summary.broker_ping = health.gap_since_previous_s, health.broker_ping
+            summary.heartbeat_gap_s, summary.broker_ping = (
+                health.gap_since_previous_s,
+                health.broker_ping,
+            )
         except BaseException as exc:
             summary.duration_s = time.perf_counter() - started
-            steps.finish_run(ctx, summary, "failed", "".join(traceback.format_exception_only(exc)).strip())
+            steps.finish_run(
+                ctx, summary, "failed", "".join(traceback.format_exception_only(exc)).strip()
+            )
             raise
         summary.duration_s = time.perf_counter() - started
         steps.finish_run(ctx, summary, "succeeded")

@@ -107,7 +107,9 @@ def begin_run(ctx: CycleContext, run_id: str, flow_run_id: str | None = None) ->
     )
 
 
-def finish_run(ctx: CycleContext, summary: RunSummary, status: str, error: str | None = None) -> None:
+def finish_run(
+    ctx: CycleContext, summary: RunSummary, status: str, error: str | None = None
+) -> None:
     """Record how the run ended, with its summary."""
     summary.status = status
     with ctx.db.session() as session:
@@ -129,7 +131,9 @@ def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
     series_by_symbol: dict[str, CandleSeries] = {
         s: ctx.market_data.fetch(s, strategy.timeframe, limit, now) for s in strategy.symbols
     }
-    marks = {s: _mark(s, series.last_close) for s, series in series_by_symbol.items() if series.candles}
+    marks = {
+        s: _mark(s, series.last_close) for s, series in series_by_symbol.items() if series.candles
+    }
     fee_rate = to_decimal(ctx.config.paper.taker_fee_bps) / BPS
     signals: list[Signal] = []
     intents: list[OrderIntent] = []
@@ -155,7 +159,9 @@ def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
             )
             if intent is not None:
                 intents.append(_round_intent(intent))
-    return SignalBatch(tuple(signals), tuple(i for i in intents if i.quantity > 0), marks, tuple(issues))
+    return SignalBatch(
+        tuple(signals), tuple(i for i in intents if i.quantity > 0), marks, tuple(issues)
+    )
 
 
 def _mark(symbol: str, close: float) -> Decimal:
@@ -177,7 +183,9 @@ def _round_intent(intent: OrderIntent) -> OrderIntent:
     return OrderIntent(intent.symbol, intent.side, quantity, intent.signal_price, intent.reason)
 
 
-def _valuation(ctx: CycleContext, session: object, book: str, marks: dict[str, Decimal]) -> BookValuation:
+def _valuation(
+    ctx: CycleContext, session: object, book: str, marks: dict[str, Decimal]
+) -> BookValuation:
     from sqlalchemy.orm import Session
 
     assert isinstance(session, Session)
@@ -200,7 +208,9 @@ def broker_account_valuation(ctx: CycleContext, marks: dict[str, Decimal]) -> Bo
             cash += balance.total
             continue
         symbol = f"{balance.asset}/{ctx.quote_asset}"
-        mark = marks.get(symbol) or (broker_positions[symbol].mark_price if symbol in broker_positions else None)
+        mark = marks.get(symbol) or (
+            broker_positions[symbol].mark_price if symbol in broker_positions else None
+        )
         if mark is None or balance.total <= 0:
             continue
         positions.append(Position(symbol, balance.total, mark, mark_price=mark))
@@ -233,7 +243,9 @@ def _set_marks(ctx: CycleContext, marks: dict[str, Decimal]) -> None:
 # -- 3. execute ---------------------------------------------------------------------------------
 
 
-def execute(ctx: CycleContext, batch: SignalBatch, run_id: str, summary: RunSummary | None = None) -> list[OrderLine]:
+def execute(
+    ctx: CycleContext, batch: SignalBatch, run_id: str, summary: RunSummary | None = None
+) -> list[OrderLine]:
     """Send every intent to the books the mode names; journal first, never twice."""
     _set_marks(ctx, batch.marks)
     stale = [i for i in batch.issues if "stale" in i]
@@ -264,18 +276,33 @@ class _LegResult:
 
 
 def _send(
-    ctx: CycleContext, broker: GuardedBroker, book: str, intent: OrderIntent, index: int, run_id: str
+    ctx: CycleContext,
+    broker: GuardedBroker,
+    book: str,
+    intent: OrderIntent,
+    index: int,
+    run_id: str,
 ) -> _LegResult:
     now = ctx.clock()
     cid = make_client_order_id(run_id, index, intent.symbol, intent.side.value, book)
     quantity = intent.quantity
     if intent.side is OrderSide.SELL:
         quantity = _sellable(ctx, book, intent)
-    request = OrderRequest(intent.symbol, intent.side, quantity if quantity > 0 else intent.quantity, client_order_id=cid)
+    request = OrderRequest(
+        intent.symbol,
+        intent.side,
+        quantity if quantity > 0 else intent.quantity,
+        client_order_id=cid,
+    )
     with ctx.db.session() as session:
         record = journal_order(
-            session, request, book=book, mode=ctx.mode.value, run_id=run_id,
-            signal_price=intent.signal_price, now=now,
+            session,
+            request,
+            book=book,
+            mode=ctx.mode.value,
+            run_id=run_id,
+            signal_price=intent.signal_price,
+            now=now,
         )
         if already_sent(record):
             line = _line_from_record(record, note="already sent in an earlier attempt; not resent")
@@ -291,7 +318,9 @@ def _send(
     except BrokerError as exc:
         error = exc
     with ctx.db.session() as session:
-        record = session.scalars(select(OrderRecord).where(OrderRecord.client_order_id == cid)).one()
+        record = session.scalars(
+            select(OrderRecord).where(OrderRecord.client_order_id == cid)
+        ).one()
         done = ctx.clock()
         if fill is not None:
             record_fill(record, fill, done)
@@ -348,8 +377,13 @@ def _shadow_ledger(ctx: CycleContext) -> object | None:
 
 
 def _record_shadow_pair(
-    ctx: CycleContext, ledger: object, run_id: str, index: int, intent: OrderIntent,
-    paper: _LegResult, broker: _LegResult,
+    ctx: CycleContext,
+    ledger: object,
+    run_id: str,
+    index: int,
+    intent: OrderIntent,
+    paper: _LegResult,
+    broker: _LegResult,
 ) -> None:
     from otonom_trader.shadow.ledger import ShadowLedger, ShadowLeg
 
@@ -378,7 +412,9 @@ def _record_shadow_pair(
 # -- 4. snapshot --------------------------------------------------------------------------------
 
 
-def snapshot(ctx: CycleContext, marks: dict[str, Decimal], run_id: str, now: datetime) -> list[BookLine]:
+def snapshot(
+    ctx: CycleContext, marks: dict[str, Decimal], run_id: str, now: datetime
+) -> list[BookLine]:
     """One portfolio snapshot per book in play: the paper book and the broker account."""
     lines: list[BookLine] = []
     with ctx.db.session() as session:
@@ -389,7 +425,11 @@ def snapshot(ctx: CycleContext, marks: dict[str, Decimal], run_id: str, now: dat
             valuations.append(broker_account_valuation(ctx, marks))
         for valuation in valuations:
             row = take_snapshot(session, valuation, run_id, now)
-            lines.append(BookLine(valuation.book, row.equity, row.cash, len(valuation.positions), row.peak_equity))
+            lines.append(
+                BookLine(
+                    valuation.book, row.equity, row.cash, len(valuation.positions), row.peak_equity
+                )
+            )
     return lines
 
 
@@ -413,7 +453,9 @@ def health_check(ctx: CycleContext, run_id: str, now: datetime) -> HealthReport:
             .order_by(DaemonRun.finished_at.desc())
             .limit(1)
         ).first()
-    gap = (now - previous.finished_at).total_seconds() if previous and previous.finished_at else None
+    gap = (
+        (now - previous.finished_at).total_seconds() if previous and previous.finished_at else None
+    )
     ping: bool | None = None
     if ctx.broker is not None:
         try:

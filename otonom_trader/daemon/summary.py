@@ -86,7 +86,11 @@ class RunSummary:
         guard = (
             "[bold red]HALTED[/] — " + (self.guard_reason or "")
             if self.guard_active
-            else ("[green]clear[/]" if self.guardrails_enabled else "[yellow]OFF (guardrails disabled)[/]")
+            else (
+                "[green]clear[/]"
+                if self.guardrails_enabled
+                else "[yellow]OFF (guardrails disabled)[/]"
+            )
         )
         head = Table.grid(padding=(0, 2))
         head.add_row("run", self.run_id)
@@ -109,11 +113,30 @@ class RunSummary:
         console.print(signals)
         if self.orders:
             orders = Table(title="Orders", title_justify="left")
-            for column in ("book", "symbol", "side", "asked", "status", "filled", "price", "fee", "note"):
+            for column in (
+                "book",
+                "symbol",
+                "side",
+                "asked",
+                "status",
+                "filled",
+                "price",
+                "fee",
+                "note",
+            ):
                 orders.add_column(column)
             for o in self.orders:
-                orders.add_row(o.book, o.symbol, o.side, _num(o.requested_qty), o.status,
-                               _num(o.filled_qty), _num(o.price), _num(o.fee), o.error or "")
+                orders.add_row(
+                    o.book,
+                    o.symbol,
+                    o.side,
+                    _num(o.requested_qty),
+                    o.status,
+                    _num(o.filled_qty),
+                    _num(o.price),
+                    _num(o.fee),
+                    o.error or "",
+                )
             console.print(orders)
         else:
             console.print("Orders: none this cycle")
@@ -121,7 +144,13 @@ class RunSummary:
         for column in ("book", "equity", "cash", "positions", "peak"):
             books.add_column(column, justify="right" if column != "book" else "left")
         for b in self.books:
-            books.add_row(b.book, f"{b.equity:,.2f}", f"{b.cash:,.2f}", str(b.positions), f"{b.peak_equity:,.2f}")
+            books.add_row(
+                b.book,
+                f"{b.equity:,.2f}",
+                f"{b.cash:,.2f}",
+                str(b.positions),
+                f"{b.peak_equity:,.2f}",
+            )
         console.print(books)
         for issue in self.data_issues:
             console.print(f"[yellow]data issue:[/] {issue}")

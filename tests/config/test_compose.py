@@ -28,8 +28,12 @@ def test_default_config_is_paper_sim_synthetic_sqlite() -> None:
     assert app.guardrails.max_daily_loss_pct == 5.0
 
 
-@pytest.mark.parametrize(("mode", "guardrails", "broker"), list(itertools.product(MODES, GUARDRAILS, BROKERS)))
-def test_every_mode_guardrail_broker_combination_composes(mode: str, guardrails: str, broker: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "guardrails", "broker"), list(itertools.product(MODES, GUARDRAILS, BROKERS))
+)
+def test_every_mode_guardrail_broker_combination_composes(
+    mode: str, guardrails: str, broker: str
+) -> None:
     _, app = load_config([f"mode={mode}", f"guardrails={guardrails}", f"broker={broker}"])
 
     assert app.mode.name == mode
@@ -84,13 +88,26 @@ def test_every_yaml_in_conf_is_commented() -> None:
 
 
 def test_cfg_job_prints_composed_config_without_resolving_secrets(tmp_path: Path) -> None:
-    env = {"BINANCE_TESTNET_API_KEY": "sEcReT-KEY-1234567890", "PATH": "/usr/bin:/bin",
-           "OTONOM_HOME": str(tmp_path)}
+    env = {
+        "BINANCE_TESTNET_API_KEY": "sEcReT-KEY-1234567890",
+        "PATH": "/usr/bin:/bin",
+        "OTONOM_HOME": str(tmp_path),
+    }
 
     result = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "flows" / "daemon.py"), "--cfg", "job",
-         "mode=shadow", "broker=binance_testnet"],
-        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "flows" / "daemon.py"),
+            "--cfg",
+            "job",
+            "mode=shadow",
+            "broker=binance_testnet",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
     )
 
     assert result.returncode == 0, result.stderr
@@ -102,9 +119,16 @@ def test_cfg_job_prints_composed_config_without_resolving_secrets(tmp_path: Path
 
 def test_cli_bad_override_exits_2_with_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "flows" / "daemon.py"), "guardrails.max_drawdown_pct=250"],
-        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "OTONOM_HOME": str(tmp_path)},
-        timeout=120, cwd=tmp_path,
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "flows" / "daemon.py"),
+            "guardrails.max_drawdown_pct=250",
+        ],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "OTONOM_HOME": str(tmp_path)},
+        timeout=120,
+        cwd=tmp_path,
     )
 
     assert result.returncode == 2

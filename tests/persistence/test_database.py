@@ -11,9 +11,9 @@ from sqlalchemy import inspect, select, text
 
 from otonom_trader.persistence import (
     BookAccount,
+    DaemonRun,
     Database,
     DatabaseError,
-    DaemonRun,
     FillRecord,
     OrderRecord,
     PortfolioSnapshot,
@@ -52,20 +52,48 @@ def test_order_fill_and_snapshot_round_trip_exactly(any_db: Database) -> None:
     when = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
     with any_db.session() as session:
         order = OrderRecord(
-            client_order_id="ot-roundtrip-p", run_id="r1", book="paper", mode="paper",
-            symbol="BTC/USDT", side="buy", order_type="market", status="filled",
-            requested_qty=Decimal("0.00012345"), requested_price=None, signal_price=AWKWARD,
-            filled_qty=Decimal("0.00012345"), avg_fill_price=Decimal("50000.01"),
-            fee=Decimal("0.00617250123"), created_at=when, updated_at=when,
+            client_order_id="ot-roundtrip-p",
+            run_id="r1",
+            book="paper",
+            mode="paper",
+            symbol="BTC/USDT",
+            side="buy",
+            order_type="market",
+            status="filled",
+            requested_qty=Decimal("0.00012345"),
+            requested_price=None,
+            signal_price=AWKWARD,
+            filled_qty=Decimal("0.00012345"),
+            avg_fill_price=Decimal("50000.01"),
+            fee=Decimal("0.00617250123"),
+            created_at=when,
+            updated_at=when,
         )
         session.add(order)
         session.flush()
-        session.add(FillRecord(order_id=order.id, book="paper", symbol="BTC/USDT", side="buy",
-                               quantity=Decimal("0.00012345"), price=Decimal("50000.01"),
-                               fee=Decimal("0.00617250123"), realized_pnl=Decimal("-0.1"),
-                               filled_at=when))
-        session.add(PortfolioSnapshot(book="paper", taken_at=when, equity=AWKWARD, cash=AWKWARD,
-                                      peak_equity=AWKWARD, positions_json="[]"))
+        session.add(
+            FillRecord(
+                order_id=order.id,
+                book="paper",
+                symbol="BTC/USDT",
+                side="buy",
+                quantity=Decimal("0.00012345"),
+                price=Decimal("50000.01"),
+                fee=Decimal("0.00617250123"),
+                realized_pnl=Decimal("-0.1"),
+                filled_at=when,
+            )
+        )
+        session.add(
+            PortfolioSnapshot(
+                book="paper",
+                taken_at=when,
+                equity=AWKWARD,
+                cash=AWKWARD,
+                peak_equity=AWKWARD,
+                positions_json="[]",
+            )
+        )
 
     with any_db.session() as session:
         order = session.scalars(select(OrderRecord)).one()
@@ -82,9 +110,18 @@ def test_order_fill_and_snapshot_round_trip_exactly(any_db: Database) -> None:
 def test_timestamps_in_other_zones_are_stored_as_utc(any_db: Database) -> None:
     local = datetime(2026, 3, 1, 15, 0, tzinfo=timezone(timedelta(hours=3)))
     with any_db.session() as session:
-        session.add(DaemonRun(run_id="tz", started_at=local, mode="paper", broker="none",
-                              data_source="synthetic", config_hash="h", strategy_name="s",
-                              strategy_version="1"))
+        session.add(
+            DaemonRun(
+                run_id="tz",
+                started_at=local,
+                mode="paper",
+                broker="none",
+                data_source="synthetic",
+                config_hash="h",
+                strategy_name="s",
+                strategy_version="1",
+            )
+        )
 
     with any_db.session() as session:
         run = session.scalars(select(DaemonRun)).one()
@@ -94,8 +131,18 @@ def test_timestamps_in_other_zones_are_stored_as_utc(any_db: Database) -> None:
 
 def test_naive_timestamp_and_float_money_are_refused(sqlite_db: Database) -> None:
     with pytest.raises(Exception, match="timezone-aware"), sqlite_db.session() as session:
-        session.add(DaemonRun(run_id="n", started_at=datetime(2026, 1, 1), mode="paper", broker="-",
-                              data_source="-", config_hash="-", strategy_name="-", strategy_version="-"))
+        session.add(
+            DaemonRun(
+                run_id="n",
+                started_at=datetime(2026, 1, 1),
+                mode="paper",
+                broker="-",
+                data_source="-",
+                config_hash="-",
+                strategy_name="-",
+                strategy_version="-",
+            )
+        )
         session.flush()
     with pytest.raises(Exception, match="Decimal"), sqlite_db.session() as session:
         session.add(BookAccount(book="x", quote_asset="USDT", cash=0.1, initial_cash=Decimal(1)))  # type: ignore[arg-type]
@@ -104,10 +151,19 @@ def test_naive_timestamp_and_float_money_are_refused(sqlite_db: Database) -> Non
 
 def test_client_order_id_is_unique(any_db: Database) -> None:
     def order() -> OrderRecord:
-        return OrderRecord(client_order_id="ot-dup", book="paper", mode="paper", symbol="BTC/USDT",
-                           side="buy", order_type="market", status="journaled",
-                           requested_qty=Decimal(1), requested_price=None, signal_price=None,
-                           avg_fill_price=None)
+        return OrderRecord(
+            client_order_id="ot-dup",
+            book="paper",
+            mode="paper",
+            symbol="BTC/USDT",
+            side="buy",
+            order_type="market",
+            status="journaled",
+            requested_qty=Decimal(1),
+            requested_price=None,
+            signal_price=None,
+            avg_fill_price=None,
+        )
 
     with any_db.session() as session:
         session.add(order())
@@ -137,7 +193,9 @@ def test_default_database_lives_under_otonom_home(isolated_home: Path) -> None:
 def test_newer_schema_is_refused_not_downgraded(tmp_path: Path) -> None:
     db = Database(tmp_path / "newer.db")
     with db.engine.begin() as conn:
-        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('9999_from_the_future')"))
+        conn.execute(
+            text("INSERT INTO alembic_version (version_num) VALUES ('9999_from_the_future')")
+        )
     db.dispose()
 
     with pytest.raises(DatabaseError, match="9999_from_the_future.*newer"):

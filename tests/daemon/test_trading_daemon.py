@@ -1,0 +1,235 @@
+"""TradingDaemon end to end, offline: PAPER, SHADOW and LIVE on the default (simulated) broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from otonom_trader.config.compose import PROJECT_ROOT
+from otonom_trader.config.errors import ConfigError
+from otonom_trader.daemon import ExecutionMode, TradingDaemon, steps
+from otonom_trader.persistence import (
+    BookAccount,
+    DaemonRun,
+    FillRecord,
+    OrderRecord,
+    PortfolioSnapshot,
+)
+from otonom_trader.persistence.shadow_models import ShadowPair
+
+GUIDE = PROJECT_ROOT.parent / "shared" / "spec" / "broker_integration_guide.md"
+NO_ALERTS = ["alerts.enabled=false"]
+
+
+def _daemon(
+    tmp_path: Path,
+    strategy: Path,
+    mode: ExecutionMode,
+    clock: Any,
+    overrides: list[str] | None = None,
+) -> TradingDaemon:
+    return TradingDaemon(
+        db_path=tmp_path / "trader.db",
+        strategy_path=strategy,
+        mode=mode,
+        overrides=[*NO_ALERTS, *(overrides or [])],
+        clock=clock,
+    )
+
+
+def test_guide_python_snippets_for_trading_daemon_run_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not GUIDE.is_file():
+        pytest.skip(f"the guide is not beside the repository ({GUIDE})")
+    blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(), flags=re.DOTALL)
+    snippets = [b for b in blocks if "TradingDaemon(" in b]
+    assert len(snippets) == 2
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config").mkdir()
+    # The guide's config/broker.yaml, pointing at the default (simulated) broker.
+    (tmp_path / "config" / "broker.yaml").write_text("kind: sim\ntestnet: true\n")
+
+    for snippet in snippets:
+        exec(compile(snippet, str(GUIDE), "exec"), {})
+
+    runs = TradingDaemon(db_path="trader.db").context.db
+    with runs.session() as session:
+        statuses = session.scalars(select(DaemonRun.status)).all()
+    assert statuses == ["succeeded", "succeeded"]
+
+
+def test_ten_paper_runs_keep_one_consistent_book_to_the_cent(
+    tmp_path: Path, always_trade: Path, clock: Any
+) -> None:
+    daemon = _daemon(tmp_path, always_trade, ExecutionMode.PAPER, clock)
+    for _ in range(10):
+        summary = daemon.run_once()
+        assert summary.status == "succeeded"
+        clock.advance()
+
+    db = daemon.context.db
+    with db.session() as session:
+        snapshots = session.scalars(
+            select(PortfolioSnapshot)
+            .where(PortfolioSnapshot.book == "paper")
+            .order_by(PortfolioSnapshot.id)
+        ).all()
+        fills = session.scalars(select(FillRecord).where(FillRecord.book == "paper")).all()
+        account = session.get(BookAccount, "paper")
+    assert len(snapshots) == 10
+    assert len(fills) >= 10  # it really traded: buys and sells alternate
+    for snap in snapshots:
+        positions = json.loads(snap.positions_json)
+        marked = sum(Decimal(p["quantity"]) * Decimal(p["mark_price"]) for p in positions)
+        assert snap.equity == snap.cash + marked
+        assert snap.peak_equity >= snap.equity
+    # Cash is exactly the start minus buys plus sells minus fees: nothing lost between runs.
+    flows = sum(
+        (-(f.quantity * f.price) if f.side == "buy" else f.quantity * f.price) - f.fee
+        for f in fills
+    )
+    assert account is not None and account.cash == Decimal("10000") + flows
+    assert round(snapshots[-1].cash, 2) == round(account.cash, 2)
+
+
+def test_shadow_sends_the_same_intents_to_both_books_and_pairs_them(
+    tmp_path: Path, always_trade: Path, clock: Any
+) -> None:
+    daemon = _daemon(tmp_path, always_trade, ExecutionMode.SHADOW, clock)
+    for _ in range(4):
+        daemon.run_once()
+        clock.advance()
+
+    with daemon.context.db.session() as session:
+        orders = session.scalars(select(OrderRecord)).all()
+        pairs = session.scalars(select(ShadowPair)).all()
+        books = {s.book for s in session.scalars(select(PortfolioSnapshot)).all()}
+    paper = [o for o in orders if o.book == "paper"]
+    broker = [o for o in orders if o.book == "broker"]
+    assert len(paper) == len(broker) == len(pairs) > 0
+    assert [(o.symbol, o.side) for o in paper] == [(o.symbol, o.side) for o in broker]
+    assert books == {"paper", "broker"}
+    # The simulated exchange has its own fill model: the books diverge in price.
+    assert any(p.avg_fill_price != b.avg_fill_price for p, b in zip(paper, broker, strict=True))
+    assert daemon.context.broker_name == "sim (simulated exchange)"
+
+
+def test_shadow_broker_snapshot_equals_the_exchange_account(
+    tmp_path: Path, always_trade: Path, clock: Any
+) -> None:
+    daemon = _daemon(tmp_path, always_trade, ExecutionMode.SHADOW, clock)
+    summary = daemon.run_once()
+
+    broker_line = next(b for b in summary.books if b.book == "broker")
+    sim = daemon.context.broker
+    assert sim is not None
+    assert broker_line.equity == sim.equity()  # type: ignore[attr-defined]
+
+
+def test_sim_exchange_account_survives_a_restart(
+    tmp_path: Path, always_trade: Path, clock: Any
+) -> None:
+    first = _daemon(tmp_path, always_trade, ExecutionMode.SHADOW, clock)
+    first.run_once()
+    balances = first.context.broker.get_balances()  # type: ignore[union-attr]
+    first.close()
+
+    second = _daemon(tmp_path, always_trade, ExecutionMode.SHADOW, clock)
+
+    assert second.context.broker.get_balances() == balances  # type: ignore[union-attr]
+
+
+def test_live_uses_only_the_broker_and_logs_the_paper_book(
+    tmp_path: Path, always_trade: Path, clock: Any
+) -> None:
+    daemon = _daemon(tmp_path, always_trade, ExecutionMode.LIVE, clock)
+    summary = daemon.run_once()
+
+    assert {o.book for o in summary.orders} == {"paper", "broker"}
+    without_paper = _daemon(
+        tmp_path / "b", always_trade, ExecutionMode.LIVE, clock, ["mode.paper_book_in_live=false"]
+    )
+    assert {o.book for o in without_paper.run_once().orders} == {"broker"}
+
+
+@pytest.mark.parametrize("mode", [ExecutionMode.LIVE, ExecutionMode.SHADOW])
+def test_production_exchange_is_refused_without_confirmation(
+    tmp_path: Path,
+    always_trade: Path,
+    clock: Any,
+    mode: ExecutionMode,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OTONOM_CONFIRM_PRODUCTION", raising=False)
+    daemon = _daemon(tmp_path, always_trade, mode, clock, ["broker=binance"])
+
+    with pytest.raises(ConfigError, match="real money.*confirm_production"):
+        daemon.run_once()
+    assert not (tmp_path / "trader.db").exists()  # refused before anything was opened or sent
+
+
+def test_re_running_execute_for_the_same_cycle_sends_nothing_twice(
+    tmp_path: Path, always_trade: Path, clock: Any
+) -> None:
+    daemon = _daemon(tmp_path, always_trade, ExecutionMode.SHADOW, clock)
+    ctx = daemon.context
+    now = clock()
+    batch = steps.fetch_signal(ctx, now)
+    steps.guard_check(ctx, batch, now)
+
+    first = steps.execute(ctx, batch, "run-x")
+    again = steps.execute(ctx, batch, "run-x")
+
+    with ctx.db.session() as session:
+        count = session.scalar(select(func.count()).select_from(OrderRecord))
+    assert len(first) == len(again) == count > 0
+    assert all("not resent" in (line.error or "") for line in again)
+    assert len(ctx.broker._account.results) == count // 2  # type: ignore[union-attr]
+
+
+def test_bad_market_data_is_reported_and_not_traded(
+    tmp_path: Path, always_trade: Path, clock: Any
+) -> None:
+    csv = tmp_path / "gappy.csv"
+    rows = ["timestamp,open,high,low,close,volume"]
+    start = int(clock().timestamp()) // 3600 * 3600 - 60 * 3600
+    for i in range(60):
+        if i == 30:
+            continue  # a missing candle
+        t = (start + i * 3600) * 1000
+        rows.append(f"{t},100,101,99,100.5,10")
+    csv.write_text("\n".join(rows) + "\n")
+    daemon = _daemon(
+        tmp_path, always_trade, ExecutionMode.PAPER, clock, ["data=csv", f"data.csv_path={csv}"]
+    )
+
+    summary = daemon.run_once()
+
+    assert summary.orders == []
+    assert all(s.action == "skip" for s in summary.signals)
+    assert any("gap" in issue for issue in summary.data_issues)
+
+
+def test_failed_cycle_is_recorded_as_failed(tmp_path: Path, always_trade: Path, clock: Any) -> None:
+    daemon = _daemon(tmp_path, always_trade, ExecutionMode.PAPER, clock)
+    ctx = daemon.context
+
+    def broken_fetch(*_: object) -> None:
+        raise RuntimeError("data feed exploded")
+
+    ctx.market_data.fetch = broken_fetch  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        daemon.run_once(run_id="boom")
+
+    with ctx.db.session() as session:
+        run = session.scalars(select(DaemonRun).where(DaemonRun.run_id == "boom")).one()
+    assert run.status == "failed" and "data feed exploded" in (run.error or "")
+    assert os.environ.get("OTONOM_HOME")  # the isolated home fixture is active
