@@ -2,8 +2,11 @@
 
 One ledger serves every book: the paper trader's own book ("paper") and our record of what the
 broker filled ("broker"). A fill and its effect on cash and position are written in one
-transaction, so a book is never half-updated. Average-cost rules: a buy raises the average entry
-price; a sell realizes ``(price − avg_entry) × qty − fee`` and leaves the average unchanged.
+transaction, so a book is never half-updated. Average-cost rules: a buy adds its cost *and its
+fee* to the position's cost basis (``avg_entry_price`` is the break-even price per unit); a sell
+realizes ``(price − avg_entry) × qty − fee`` and leaves the average unchanged. Counting the buy
+fee in the basis is what makes a closed round trip's realized PnL equal the cash it made or lost
+(a trade that only lost its fees is a loss, which the consecutive-loss guardrail must see).
 """
 
 from __future__ import annotations
@@ -83,8 +86,9 @@ def apply_fill(
     realized: Decimal | None = None
     if fill.side is OrderSide.BUY:
         new_qty = position.quantity + fill.quantity
+        # The buy fee is part of what the position cost (see the module docstring).
         position.avg_entry_price = (
-            position.quantity * position.avg_entry_price + notional
+            position.quantity * position.avg_entry_price + notional + fill.fee
         ) / new_qty
         position.quantity = new_qty
         account.cash -= notional + fill.fee
