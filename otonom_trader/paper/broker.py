@@ -13,9 +13,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from otonom_trader.broker.base import Broker
 from otonom_trader.broker.errors import (
+    BrokerError,
     InsufficientFundsError,
     InvalidOrderError,
     OrderNotFoundError,
@@ -30,7 +32,13 @@ from otonom_trader.broker.types import (
     Position,
     to_decimal,
 )
-from otonom_trader.execution.journal import journal_order, random_client_order_id, record_fill
+from otonom_trader.execution.journal import (
+    already_sent,
+    journal_order,
+    random_client_order_id,
+    record_failure,
+    record_fill,
+)
 from otonom_trader.market.rules import rules_for
 from otonom_trader.market.symbols import split, to_unified
 from otonom_trader.paper.config import PaperConfig
@@ -72,7 +80,48 @@ class PaperBroker(Broker):
         self._marks[to_unified(symbol)] = to_decimal(price)
 
     def place_order(self, req: OrderRequest) -> OrderFill:
+        """Fill a market order now at the modelled price, or refuse it.
+
+        The order is journaled first; a refusal (no price, lot/notional rules, cash) is written
+        on that row before the error is raised, so every order attempt stays on record. Placing
+        a client order id that already filled returns that fill again: it never fills twice.
+        """
         symbol = to_unified(req.symbol)
+        cid = req.client_order_id or random_client_order_id()
+        now = self._clock()
+        error: BrokerError | None = None
+        with self.db.session() as session:
+            order = journal_order(
+                session,
+                OrderRequest(
+                    symbol, req.side, req.quantity, req.order_type, req.price, cid, req.reduce_only
+                ),
+                book=self.book,
+                mode=self.mode,
+                run_id=None,
+                signal_price=self._marks.get(symbol),
+                now=now,
+            )
+            if already_sent(order):
+                return self._known_outcome(order)
+            try:
+                fill = self._fill(session, order, req, symbol, cid, now)
+            except BrokerError as exc:
+                record_failure(order, OrderStatus.REJECTED, str(exc), now)
+                error = exc
+        if error is not None:
+            raise error
+        return fill
+
+    def _fill(
+        self,
+        session: Session,
+        order: OrderRecord,
+        req: OrderRequest,
+        symbol: str,
+        cid: str,
+        now: datetime,
+    ) -> OrderFill:
         rules = rules_for(symbol)
         mark = self._marks.get(symbol)
         if mark is None:
@@ -81,59 +130,68 @@ class PaperBroker(Broker):
             raise InvalidOrderError("the paper book models market orders only")
         slip = to_decimal(self.cfg.slippage_bps) / BPS
         raw_price = mark * (1 + slip) if req.side is OrderSide.BUY else mark * (1 - slip)
+        # Round against the taker: a buy's price up, a sell's down.
         price = rules.round_price(
             raw_price, OrderSide.SELL if req.side is OrderSide.BUY else OrderSide.BUY
         )
         fee_rate = to_decimal(self.cfg.taker_fee_bps) / BPS
-        now = self._clock()
-        cid = req.client_order_id or random_client_order_id()
-        with self.db.session() as session:
-            account = session.get(BookAccount, self.book)
-            assert account is not None
-            quantity = rules.round_quantity(req.quantity)
-            if req.side is OrderSide.SELL:
-                held = positions_of(session, self.book).get(symbol)
-                held_qty = held.quantity if held is not None else Decimal(0)
-                if held_qty <= 0:
-                    raise InsufficientFundsError(f"paper book holds no {rules.base} to sell")
-                quantity = min(quantity, rules.round_quantity(held_qty))
-            rules.check(quantity, price)
-            if req.side is OrderSide.BUY and quantity * price * (1 + fee_rate) > account.cash:
-                raise InsufficientFundsError(
-                    f"paper book has {account.cash:.2f} {self.quote_asset}, order needs "
-                    f"{quantity * price * (1 + fee_rate):.2f}"
-                )
-            order = journal_order(
-                session,
-                OrderRequest(
-                    symbol, req.side, req.quantity, req.order_type, None, cid, req.reduce_only
-                ),
-                book=self.book,
-                mode=self.mode,
-                run_id=None,
-                signal_price=mark,
-                now=now,
+        account = session.get(BookAccount, self.book)
+        assert account is not None  # created in __init__
+        quantity = rules.round_quantity(req.quantity)
+        if req.side is OrderSide.SELL:
+            held = positions_of(session, self.book).get(symbol)
+            held_qty = held.quantity if held is not None else Decimal(0)
+            if held_qty <= 0:
+                raise InsufficientFundsError(f"paper book holds no {rules.base} to sell")
+            # A spot book cannot go short: selling more than held sells what is held.
+            quantity = min(quantity, rules.round_quantity(held_qty))
+        rules.check(quantity, price)
+        if req.side is OrderSide.BUY and quantity * price * (1 + fee_rate) > account.cash:
+            raise InsufficientFundsError(
+                f"paper book has {account.cash:.2f} {self.quote_asset}, order needs "
+                f"{quantity * price * (1 + fee_rate):.2f}"
             )
-            fee = (quantity * price * fee_rate).quantize(Decimal("0.00000001"))
-            fill = OrderFill(
-                symbol=symbol,
-                side=req.side,
-                quantity=quantity,
-                price=price,
-                requested_quantity=req.quantity,
-                status=OrderStatus.FILLED
-                if quantity == req.quantity
-                else OrderStatus.PARTIALLY_FILLED,
-                order_id=f"paper-{order.id}",
-                client_order_id=cid,
-                fee=fee,
-                fee_currency=self.quote_asset,
-                timestamp=now,
-                latency_ms=0.0,
-            )
-            apply_fill(session, self.book, order, fill, now)
-            record_fill(order, fill, now)
+        fee = (quantity * price * fee_rate).quantize(Decimal("0.00000001"))
+        fill = OrderFill(
+            symbol=symbol,
+            side=req.side,
+            quantity=quantity,
+            price=price,
+            requested_quantity=req.quantity,
+            status=OrderStatus.FILLED if quantity == req.quantity else OrderStatus.PARTIALLY_FILLED,
+            order_id=f"paper-{order.id}",
+            client_order_id=cid,
+            fee=fee,
+            fee_currency=self.quote_asset,
+            timestamp=now,
+            latency_ms=0.0,
+        )
+        apply_fill(session, self.book, order, fill, now)
+        record_fill(order, fill, now)
         return fill
+
+    def _known_outcome(self, order: OrderRecord) -> OrderFill:
+        """The recorded result of an order placed before with the same client order id."""
+        status = OrderStatus(order.status)
+        if status not in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
+            raise InvalidOrderError(
+                f"paper order {order.client_order_id} was already {status.value}"
+                + (f": {order.error}" if order.error else "")
+            )
+        return OrderFill(
+            symbol=order.symbol,
+            side=OrderSide(order.side),
+            quantity=order.filled_qty,
+            price=order.avg_fill_price,
+            requested_quantity=order.requested_qty,
+            status=status,
+            order_id=order.exchange_order_id or f"paper-{order.id}",
+            client_order_id=order.client_order_id,
+            fee=order.fee,
+            fee_currency=order.fee_currency,
+            timestamp=order.updated_at,
+            latency_ms=0.0,
+        )
 
     def cancel_order(self, symbol: str, order_id: str) -> None:
         # Paper orders fill at once; nothing ever rests, so any cancel targets an unknown order.
