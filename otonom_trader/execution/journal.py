@@ -32,9 +32,16 @@ SENT_STATUSES = {
 
 
 def make_client_order_id(run_id: str, index: int, symbol: str, side: str, book: str) -> str:
-    """``ot-<24 hex>-<book letter>``: deterministic, 29 characters."""
-    digest = hashlib.sha256(f"{run_id}|{index}|{symbol}|{side}".encode()).hexdigest()[:24]
-    return f"ot-{digest}-{book[:1]}"
+    """``ot-<24 hex>-<book letter>``: deterministic, 29 characters.
+
+    The book is part of the hash, not only of the suffix: two books that share a first letter
+    ("paper", "probe") must never share an id (the journal's client ids are unique).
+    """
+    digest = hashlib.sha256(f"{run_id}|{index}|{symbol}|{side}|{book}".encode()).hexdigest()[:24]
+    letter = book[:1].lower()
+    if not (letter.isascii() and letter.isalnum()):
+        letter = "x"
+    return f"ot-{digest}-{letter}"
 
 
 def random_client_order_id() -> str:
