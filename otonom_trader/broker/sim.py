@@ -22,6 +22,7 @@ import json
 import os
 import random
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -46,6 +47,7 @@ from otonom_trader.broker.types import (
     Position,
     to_decimal,
 )
+from otonom_trader.config.errors import ConfigError
 from otonom_trader.execution.journal import random_client_order_id
 from otonom_trader.market.rules import rules_for
 from otonom_trader.market.symbols import split, to_unified
@@ -62,6 +64,7 @@ class _RestingOrder:
     side: OrderSide
     quantity: Decimal
     price: Decimal
+    reserved: Decimal  # held back while resting: quote (cost + maker fee) for buys, base for sells
 
 
 @dataclass
@@ -83,8 +86,10 @@ class SimulatedExchange(Broker):
         quote_asset: str = "USDT",
         *,
         state_path: str | Path | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.cfg = cfg or SimExchangeConfig()
+        self._clock = clock or (lambda: datetime.now(UTC))
         self.quote_asset = quote_asset
         self.name = "sim (simulated exchange)"
         self.state_path = Path(state_path) if state_path else None
@@ -107,12 +112,15 @@ class SimulatedExchange(Broker):
             )
             if crossed:
                 del self._account.resting[order.order_id]
-                self._settle(order.symbol, order.side, order.quantity, order.price, maker=True)
+                fee = self._settle(
+                    order.symbol, order.side, order.quantity, order.price, reserved=order.reserved
+                )
                 result = self._account.results[order.client_order_id]
                 result.update(
                     status=OrderStatus.FILLED.value,
                     quantity=str(order.quantity),
                     price=str(order.price),
+                    fee=str(fee),
                 )
         self._save()
 
@@ -144,8 +152,9 @@ class SimulatedExchange(Broker):
             )
             raise reason[0](f"sim: {reason[1]}")
         quantity = rules.round_quantity(req.quantity)
+        limit: Decimal | None = None
         if req.order_type is OrderType.LIMIT:
-            assert req.price is not None
+            assert req.price is not None  # OrderRequest guarantees it
             limit = rules.round_price(req.price, req.side)
             rules.check(quantity, limit)
             crosses = (req.side is OrderSide.BUY and price <= limit) or (
@@ -153,20 +162,21 @@ class SimulatedExchange(Broker):
             )
             if not crosses:
                 return self._rest(cid, symbol, req.side, quantity, limit, req.quantity, latency)
-            price = limit
-        else:
-            notional = quantity * price
-            slip_bps = to_decimal(self.cfg.slippage_bps_base) + to_decimal(
-                self.cfg.slippage_bps_per_10k_quote
-            ) * (notional / TEN_K)
-            slip = slip_bps / BPS
-            raw = price * (1 + slip) if req.side is OrderSide.BUY else price * (1 - slip)
-            price = rules.round_price(
-                raw, OrderSide.SELL if req.side is OrderSide.BUY else OrderSide.BUY
-            )
-        if rng.random() < self.cfg.partial_fill_probability:
-            ratio = to_decimal(round(rng.uniform(self.cfg.partial_fill_min_ratio, 1.0), 6))
-            quantity = max(rules.round_quantity(quantity * ratio), rules.min_qty)
+        # Market impact grows with the order's size (quote notional).
+        slip_bps = to_decimal(self.cfg.slippage_bps_base) + to_decimal(
+            self.cfg.slippage_bps_per_10k_quote
+        ) * (quantity * price / TEN_K)
+        slip = slip_bps / BPS
+        raw = price * (1 + slip) if req.side is OrderSide.BUY else price * (1 - slip)
+        # Round against the taker: a buy's price up, a sell's down.
+        price = rules.round_price(
+            raw, OrderSide.SELL if req.side is OrderSide.BUY else OrderSide.BUY
+        )
+        if limit is not None:
+            # A marketable limit order takes the market price, but never beyond its limit.
+            price = min(price, limit) if req.side is OrderSide.BUY else max(price, limit)
+        # The whole order must meet the market's rules and be covered by the account, as on a
+        # real exchange; how much of it then fills is the matching engine's business.
         rules.check(quantity, price)
         base, quote = split(symbol)
         if req.side is OrderSide.BUY:
@@ -179,7 +189,12 @@ class SimulatedExchange(Broker):
             raise InsufficientFundsError(
                 f"sim: account has {self._balance(base)} {base}, order sells {quantity}"
             )
-        fee = self._settle(symbol, req.side, quantity, price, maker=False)
+        if rng.random() < self.cfg.partial_fill_probability:
+            # Immediate-or-cancel: part fills (at least one lot), the rest is cancelled.
+            ratio = to_decimal(round(rng.uniform(self.cfg.partial_fill_min_ratio, 1.0), 6))
+            partial = max(rules.round_quantity(quantity * ratio), rules.min_qty, rules.lot_step)
+            quantity = min(partial, quantity)
+        fee = self._settle(symbol, req.side, quantity, price)
         status = OrderStatus.FILLED if quantity >= req.quantity else OrderStatus.PARTIALLY_FILLED
         result = self._record(
             cid, symbol, req.side, quantity, price, req.quantity, status, fee, latency
@@ -198,10 +213,8 @@ class SimulatedExchange(Broker):
         if match is None:
             raise OrderNotFoundError(f"sim: no open order {order_id} on {to_unified(symbol)}")
         base, quote = split(match.symbol)
-        if match.side is OrderSide.BUY:
-            self._account.balances[quote] = self._balance(quote) + match.quantity * match.price
-        else:
-            self._account.balances[base] = self._balance(base) + match.quantity
+        asset = quote if match.side is OrderSide.BUY else base
+        self._account.balances[asset] = self._balance(asset) + match.reserved
         self._account.results[match.client_order_id]["status"] = OrderStatus.CANCELLED.value
         self._save()
 
@@ -233,10 +246,8 @@ class SimulatedExchange(Broker):
         locked: dict[str, Decimal] = {}
         for order in self._account.resting.values():
             base, quote = split(order.symbol)
-            if order.side is OrderSide.BUY:
-                locked[quote] = locked.get(quote, Decimal(0)) + order.quantity * order.price
-            else:
-                locked[base] = locked.get(base, Decimal(0)) + order.quantity
+            asset = quote if order.side is OrderSide.BUY else base
+            locked[asset] = locked.get(asset, Decimal(0)) + order.reserved
         assets = sorted(set(self._account.balances) | set(locked))
         return [
             Balance(a, self._balance(a), locked.get(a, Decimal(0)))
@@ -265,19 +276,26 @@ class SimulatedExchange(Broker):
         return self._account.balances.get(asset, Decimal(0))
 
     def _settle(
-        self, symbol: str, side: OrderSide, qty: Decimal, price: Decimal, *, maker: bool
+        self,
+        symbol: str,
+        side: OrderSide,
+        qty: Decimal,
+        price: Decimal,
+        *,
+        reserved: Decimal | None = None,
     ) -> Decimal:
+        """Move balances for a fill; ``reserved`` is what a resting (maker) order held back."""
         base, quote = split(symbol)
+        maker = reserved is not None
         bps = self.cfg.maker_fee_bps if maker else self.cfg.taker_fee_bps
         fee = (qty * price * to_decimal(bps) / BPS).quantize(Decimal("0.00000001"))
         if side is OrderSide.BUY:
-            if not maker:  # a resting buy already reserved its quote
-                self._account.balances[quote] = self._balance(quote) - qty * price
-            self._account.balances[quote] = self._balance(quote) - fee
+            # A resting buy reserved cost + fee; what the fill did not use goes back to free.
+            spent = qty * price + fee
+            self._account.balances[quote] = self._balance(quote) + (reserved or 0) - spent
             self._account.balances[base] = self._balance(base) + qty
         else:
-            if not maker:
-                self._account.balances[base] = self._balance(base) - qty
+            self._account.balances[base] = self._balance(base) + (reserved or 0) - qty
             self._account.balances[quote] = self._balance(quote) + qty * price - fee
         return fee
 
@@ -293,12 +311,14 @@ class SimulatedExchange(Broker):
     ) -> OrderFill:
         base, quote = split(symbol)
         if side is OrderSide.BUY:
-            if self._balance(quote) < qty * limit:
+            reserved = qty * limit * (1 + to_decimal(self.cfg.maker_fee_bps) / BPS)
+            if self._balance(quote) < reserved:
                 raise InsufficientFundsError(
                     f"sim: not enough {quote} to rest a buy of {qty} at {limit}"
                 )
-            self._account.balances[quote] = self._balance(quote) - qty * limit
+            self._account.balances[quote] = self._balance(quote) - reserved
         else:
+            reserved = qty
             if self._balance(base) < qty:
                 raise InsufficientFundsError(f"sim: not enough {base} to rest a sell of {qty}")
             self._account.balances[base] = self._balance(base) - qty
@@ -306,7 +326,7 @@ class SimulatedExchange(Broker):
             cid, symbol, side, Decimal(0), None, requested, OrderStatus.OPEN, Decimal(0), latency
         )
         self._account.resting[result["order_id"]] = _RestingOrder(
-            result["order_id"], cid, symbol, side, qty, limit
+            result["order_id"], cid, symbol, side, qty, limit, reserved
         )
         self._save()
         return self._fill_from_result(result)
@@ -336,7 +356,7 @@ class SimulatedExchange(Broker):
             "status": status.value,
             "fee": str(fee),
             "latency_ms": round(latency, 3),
-            "timestamp": datetime.now(UTC).isoformat(),
+            "timestamp": self._clock().isoformat(),
         }
         self._account.results[cid] = result
         return result
@@ -360,7 +380,17 @@ class SimulatedExchange(Broker):
     def _load(self) -> _Account | None:
         if self.state_path is None or not self.state_path.is_file():
             return None
-        data = json.loads(self.state_path.read_text())
+        try:
+            return self._parse_state(json.loads(self.state_path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError, ArithmeticError) as exc:
+            raise ConfigError(
+                f"{self.state_path}: unreadable simulated exchange account "
+                f"({type(exc).__name__}: {exc}); move the file away to start a fresh account",
+                key="broker.sim",
+            ) from None
+
+    @staticmethod
+    def _parse_state(data: dict[str, Any]) -> _Account:
         account = _Account(
             balances={k: Decimal(v) for k, v in data["balances"].items()},
             results=data["results"],
@@ -374,6 +404,8 @@ class SimulatedExchange(Broker):
                 OrderSide(o["side"]),
                 Decimal(o["quantity"]),
                 Decimal(o["price"]),
+                # Files from before reservations were stored held cost (buys) or quantity.
+                Decimal(o.get("reserved") or _legacy_reserve(o)),
             )
         return account
 
@@ -392,6 +424,7 @@ class SimulatedExchange(Broker):
                     "side": o.side.value,
                     "quantity": str(o.quantity),
                     "price": str(o.price),
+                    "reserved": str(o.reserved),
                 }
                 for o in self._account.resting.values()
             ],
@@ -402,3 +435,9 @@ class SimulatedExchange(Broker):
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle)
         os.replace(tmp, self.state_path)
+
+
+def _legacy_reserve(order: dict[str, Any]) -> Decimal:
+    if order["side"] == OrderSide.BUY.value:
+        return Decimal(order["quantity"]) * Decimal(order["price"])
+    return Decimal(order["quantity"])
