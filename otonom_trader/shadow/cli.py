@@ -129,7 +129,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def handler(args: argparse.Namespace) -> int:
-    """Entry point of ``shadow-report``: exit 0 on success, 2 on a bad flag, 1 otherwise."""
+    """Entry point of ``shadow-report``: 0 on success, 2 on a bad flag or database, 1 when the
+    plot cannot be written."""
     return run_shadow_report(args, now=datetime.now(UTC), console=Console())
 
 
@@ -143,8 +144,8 @@ def run_shadow_report(args: argparse.Namespace, *, now: datetime, console: Conso
     try:
         db = Database(args.db)
     except DatabaseError as exc:
-        print(f"{_PROG}: {exc}", file=sys.stderr)
-        return 1
+        print(f"{_PROG}: --db: {exc}", file=sys.stderr)
+        return 2
     try:
         report = build_report(db, since=since, until=until, run_id=args.run_id)
         render_report(report, console)
@@ -155,7 +156,11 @@ def run_shadow_report(args: argparse.Namespace, *, now: datetime, console: Conso
         except OSError as exc:
             print(f"{_PROG}: --plot: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
             return 1
-        console.print(f"equity plot written to {written}")
+        nothing = report.run_id is None and not (
+            report.paper.snapshot_count or report.broker.snapshot_count
+        )
+        note = " (no portfolio snapshots in this window: nothing to plot)" if nothing else ""
+        console.print(f"equity plot written to {written}{note}", markup=False, soft_wrap=True)
     finally:
         db.dispose()
     return 0

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -68,6 +69,7 @@ class BookStats:
     total_fee: Decimal
     equity_start: Decimal | None
     equity_end: Decimal | None
+    snapshot_count: int = 0
 
     @property
     def equity_change(self) -> Decimal | None:
@@ -190,6 +192,7 @@ def _book_stats(book: str, pairs: Sequence[ShadowPairView], equity: list[EquityP
         total_fee=sum((leg.fee for leg in legs), Decimal(0)),
         equity_start=equity[0].equity if len(equity) >= 2 else None,
         equity_end=equity[-1].equity if len(equity) >= 2 else None,
+        snapshot_count=len(equity),
     )
 
 
@@ -266,7 +269,7 @@ def _diff(paper: Decimal | None, broker: Decimal | None, places: int | None = No
 
 def render_report(report: ShadowReport, console: Console) -> None:
     """Print the report as tables: one row per metric, a column per book and their difference."""
-    console.print(f"[bold]Shadow report[/bold] — {_fmt_window(report)}")
+    console.print(f"[bold]Shadow report[/bold] — {escape(_fmt_window(report))}")
     if report.empty:
         console.print(NO_PAIRS_MESSAGE)
     else:
@@ -337,13 +340,17 @@ def _render_equity(report: ShadowReport, console: Console) -> None:
     console.print(f"PnL difference (broker − paper): {_fmt_signed(report.pnl_difference)}")
 
 
-def _leg_text(pair: ShadowPairView, book: str) -> str:
+def _leg_text(pair: ShadowPairView, book: str, *, with_slippage: bool = True) -> str:
     leg = pair.leg(book)
     if not leg.filled:
         return leg.status
     slippage = pair.slippage(book)
-    text = f"{leg.status} {fmt_decimal(leg.quantity)} @ {fmt_decimal(leg.price)}"
-    return f"{text} ({fmt_decimal(slippage, 2)} bps)" if slippage is not None else text
+    text = f"{fmt_decimal(leg.quantity)} @ {fmt_decimal(leg.price)}"
+    if leg.status != "filled":  # partially filled, or filled while still open
+        text = f"{leg.status} {text}"
+    if with_slippage and slippage is not None:
+        return f"{text} ({fmt_decimal(slippage, 2)} bps)"
+    return text
 
 
 def render_pairs(pairs: Sequence[ShadowPairView], console: Console, *, last: int) -> None:
@@ -352,17 +359,21 @@ def render_pairs(pairs: Sequence[ShadowPairView], console: Console, *, last: int
         return
     shown = list(pairs)[-last:]
     table = Table(title=f"last {len(shown)} of {len(pairs)} pairs", title_justify="left")
-    for name in ("time (UTC)", "symbol", "side", "qty", "signal", "paper", "broker", "Δ fee"):
-        table.add_column(name, justify="right" if name in ("qty", "signal", "Δ fee") else "left")
+    columns = ("time (UTC)", "symbol", "side", "qty", "signal", "paper", "bps", "broker", "bps")
+    for name in (*columns, "Δ fee"):
+        left = name in ("time (UTC)", "symbol", "side", "paper", "broker")
+        table.add_column(name, justify="left" if left else "right", no_wrap=name != "symbol")
     for pair in shown:
         table.add_row(
-            pair.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            pair.symbol,
+            pair.created_at.strftime("%m-%d %H:%M:%S"),
+            escape(pair.symbol),
             pair.side.value,
             fmt_decimal(pair.requested_qty),
             fmt_decimal(pair.signal_price),
-            _leg_text(pair, "paper"),
-            _leg_text(pair, "broker"),
+            escape(_leg_text(pair, "paper", with_slippage=False)),
+            fmt_decimal(pair.paper_slippage_bps, 2),
+            escape(_leg_text(pair, "broker", with_slippage=False)),
+            fmt_decimal(pair.broker_slippage_bps, 2),
             _fmt_signed(pair.fee_difference),
         )
     console.print(table)
