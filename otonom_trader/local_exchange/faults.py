@@ -15,6 +15,9 @@ consumes one use of it. Kinds:
 ``drop_connection`` close the socket without reading a reply: nothing executed
 ``lost_reply``      execute the request (an order IS placed), then close the socket without reply
 ==================  ===============================================================================
+
+``execute=True`` on an error-status kind (5xx, ``code_-1007``) executes the request first and then
+answers with the error instead of the real reply: the "it failed, but the order exists" case.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ class FaultKind(StrEnum):
     LOST_REPLY = "lost_reply"
 
 
+_EXECUTABLE = frozenset(
+    {FaultKind.HTTP_500, FaultKind.HTTP_502, FaultKind.HTTP_503, FaultKind.CODE_1007}
+)
+
+
 @dataclass
 class Fault:
     """One armed fault: ``remaining`` uses left, matching ``method``/``path`` (None = any)."""
@@ -47,6 +55,7 @@ class Fault:
     path: str | None = None
     method: str | None = None
     seconds: float = 0.0
+    execute: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         """Whether a request with this method and path (no query string) triggers the fault."""
@@ -69,11 +78,12 @@ class FaultPlan:
         path: str | None = None,
         method: str | None = None,
         seconds: float = 0.0,
+        execute: bool = False,
     ) -> Fault:
         """Arm ``kind`` for the next ``count`` matching requests.
 
-        Raises ``ValueError`` naming the bad argument for an unknown kind, a count below 1, or a
-        ``delay`` without positive ``seconds``.
+        Raises ``ValueError`` naming the bad argument for an unknown kind, a count below 1, a
+        ``delay`` without positive ``seconds``, or ``execute`` on a kind it does not apply to.
         """
         try:
             fault_kind = FaultKind(kind)
@@ -84,7 +94,12 @@ class FaultPlan:
             raise ValueError(f"inject_fault: count must be at least 1, got {count}")
         if fault_kind is FaultKind.DELAY and seconds <= 0:
             raise ValueError("inject_fault: kind 'delay' needs seconds > 0")
-        fault = Fault(fault_kind, count, path, method, seconds)
+        if execute and fault_kind not in _EXECUTABLE:
+            raise ValueError(
+                "inject_fault: execute=True applies to 5xx and code_-1007, "
+                f"not {fault_kind.value!r}"
+            )
+        fault = Fault(fault_kind, count, path, method, seconds, execute)
         with self._lock:
             self._faults.append(fault)
         return fault

@@ -146,12 +146,16 @@ class LocalExchangeServer(ABC):
         path: str | None = None,
         method: str | None = None,
         seconds: float = 0.0,
+        execute: bool = False,
     ) -> Fault:
         """Arm a fault for the next ``count`` requests matching ``path``/``method``.
 
-        See :mod:`otonom_trader.local_exchange.faults` for the kinds.
+        See :mod:`otonom_trader.local_exchange.faults` for the kinds; ``execute=True`` makes a
+        5xx / ``code_-1007`` fault run the request before answering with the error.
         """
-        return self.faults.inject(kind, count=count, path=path, method=method, seconds=seconds)
+        return self.faults.inject(
+            kind, count=count, path=path, method=method, seconds=seconds, execute=execute
+        )
 
     def request_paths(self) -> list[str]:
         """``"METHOD /path"`` of every request received so far, in order."""
@@ -225,6 +229,8 @@ def _make_handler(exchange: LocalExchangeServer) -> type[BaseHTTPRequestHandler]
                     self._drop()
                     return
                 else:
+                    if fault.execute:
+                        exchange.handle(request)
                     self._send(exchange.fault_reply(fault.kind))
                     return
             try:

@@ -138,3 +138,23 @@ def test_inject_fault_with_unknown_kind_names_the_kind(local_binance: LocalBinan
 def test_inject_delay_without_seconds_is_refused(local_binance: LocalBinanceExchange) -> None:
     with pytest.raises(ValueError, match="delay"):
         local_binance.inject_fault("delay")
+
+
+def test_code_1007_with_execute_places_the_order_although_the_client_sees_a_timeout(
+    local_binance: LocalBinanceExchange, binance_client: ccxt.binance
+) -> None:
+    binance_client.load_markets()
+    local_binance.inject_fault("code_-1007", path=ORDER, method="POST", execute=True)
+
+    with pytest.raises(ccxt.RequestTimeout):
+        binance_client.create_order(
+            "BTC/USDT", "market", "buy", 0.001, None, {"clientOrderId": "intent-1007"}
+        )
+
+    assert [o.client_order_id for o in local_binance.orders] == ["intent-1007"]
+    assert local_binance.balance("BTC") == Decimal("0.000999")
+
+
+def test_execute_on_a_connection_fault_is_refused(local_binance: LocalBinanceExchange) -> None:
+    with pytest.raises(ValueError, match="execute=True applies to 5xx"):
+        local_binance.inject_fault("drop_connection", execute=True)

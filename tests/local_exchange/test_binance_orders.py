@@ -180,3 +180,24 @@ def test_fetch_balance_reports_free_and_used(
     balance = binance_client.fetch_balance()
 
     assert balance["USDT"] == {"free": 9600.0, "used": 400.0, "total": 10000.0}
+
+
+def test_market_buy_with_price_spends_amount_times_price_via_quote_order_qty(
+    local_binance: LocalBinanceExchange, binance_client: ccxt.binance
+) -> None:
+    binance_client.load_markets()
+
+    order = binance_client.create_order("BTC/USDT", "market", "buy", 0.01, 40000)
+
+    # ccxt sends quoteOrderQty = 0.01 × 40000 = 400 USDT, which buys 0.008 BTC at 50000.
+    assert local_binance.requests[-1].params["quoteOrderQty"] == "400"
+    assert order["filled"] == 0.008
+    assert local_binance.balance("USDT") == Decimal("9600")
+
+
+def test_repr_never_shows_key_or_secret(local_binance: LocalBinanceExchange) -> None:
+    text = repr(local_binance)
+
+    assert "test-key" not in text
+    assert "test-secret" not in text
+    assert local_binance.base_url in text
