@@ -138,12 +138,36 @@ def load_strategy(path: str | Path) -> Strategy:
     if not file.is_file():
         raise StrategyError(f"strategy file not found: {file}")
     try:
-        data = yaml.safe_load(file.read_text())
+        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_StrictLoader)
+    except UnicodeDecodeError:
+        raise StrategyError(f"{file}: not a text (UTF-8) file") from None
+    except _DuplicateKeyError as exc:
+        raise StrategyError(f"{file}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise StrategyError(f"{file}: not valid YAML{where}") from None
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None)
+        raise StrategyError(f"{file}: not valid YAML{where}: {problem or exc}") from None
     return parse_strategy(data, str(file))
+
+
+class _DuplicateKeyError(ValueError):
+    """A mapping names the same key twice (PyYAML would silently keep the last one)."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate keys: a second ``entry:`` must not silently
+    replace the first one's rules."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise _DuplicateKeyError(f"{key}: appears twice in one mapping (line {line})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_strategy(data: Any, source: str) -> Strategy:
@@ -154,12 +178,21 @@ def parse_strategy(data: Any, source: str) -> Strategy:
 
     if not isinstance(data, dict):
         raise StrategyError(f"{source}: expected a mapping with name, version, symbols, ...")
-    unknown = sorted(set(data) - TOP_LEVEL)
+    unknown = sorted(str(key) for key in set(data) - TOP_LEVEL)
     if unknown:
         raise fail(unknown[0], f"unknown key (allowed: {', '.join(sorted(TOP_LEVEL))})")
     for key in ("name", "version", "symbols", "timeframe", "entry", "exit", "sizing"):
         if key not in data or data[key] in (None, "", []):
             raise fail(key, "is required")
+    version = data["version"]
+    if isinstance(version, float):
+        # YAML reads 1.10 as the float 1.1: two different versions would look the same.
+        raise fail("version", f'must be text: write version: "{version}" (quoted)')
+    if not isinstance(version, str | int) or isinstance(version, bool):
+        raise fail("version", f'must be text like "1.0", got {version!r}')
+    for key in ("name", "description"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise fail(key, f"must be text, got {data[key]!r}")
     symbols = data["symbols"]
     if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
         raise fail("symbols", "must be a list of symbols like BTC/USDT")
@@ -167,6 +200,9 @@ def parse_strategy(data: Any, source: str) -> Strategy:
         unified = tuple(to_unified(s) for s in symbols)
     except ValueError as exc:
         raise fail("symbols", str(exc)) from None
+    repeated = sorted({s for s in unified if unified.count(s) > 1})
+    if repeated:
+        raise fail("symbols", f"lists {', '.join(repeated)} more than once")
     try:
         timeframe_seconds(str(data["timeframe"]))
     except ValueError as exc:
@@ -204,7 +240,7 @@ def _conditions(raw: Any, section: str, fail: Any) -> tuple[Condition, ...]:
         if not isinstance(item, dict) or "indicator" not in item:
             raise fail(key, "must be a mapping with an 'indicator'")
         name = item["indicator"]
-        if name not in INDICATORS:
+        if not isinstance(name, str) or name not in INDICATORS:
             raise fail(
                 f"{key}.indicator", f"unknown indicator {name!r} (known: {', '.join(INDICATORS)})"
             )
@@ -213,7 +249,7 @@ def _conditions(raw: Any, section: str, fail: Any) -> tuple[Condition, ...]:
         for param, value in item.items():
             if param == "indicator":
                 continue
-            if param not in allowed:
+            if not isinstance(param, str) or param not in allowed:
                 raise fail(
                     f"{key}.{param}", f"not a parameter of {name} (allowed: {', '.join(allowed)})"
                 )
@@ -247,6 +283,12 @@ def _check_condition(name: str, p: dict[str, Any], key: str, fail: Any) -> None:
         for bound in ("below", "above"):
             if bound in p and not 0 <= p[bound] <= 100:
                 raise fail(f"{key}.{bound}", f"must be within 0..100, got {p[bound]}")
+        if "below" in p and "above" in p and p["above"] >= p["below"]:
+            raise fail(
+                f"{key}.above",
+                f"must be smaller than below ({p['above']} >= {p['below']}): "
+                "the condition could never hold",
+            )
 
 
 def _sizing(raw: Any, fail: Any) -> Sizing:
@@ -256,6 +298,8 @@ def _sizing(raw: Any, fail: Any) -> Sizing:
     if unknown:
         raise fail(f"sizing.{unknown[0]}", "unknown key (allowed: mode, value, max_position_quote)")
     mode = raw.get("mode")
+    if mode is None:
+        raise fail("sizing.mode", "is required (fixed_quote or pct_equity)")
     if mode not in ("fixed_quote", "pct_equity"):
         raise fail("sizing.mode", f"must be fixed_quote or pct_equity, got {mode!r}")
     if "value" not in raw:
