@@ -139,9 +139,15 @@ def size_intent(
     position_qty: Decimal,
     position_value: Decimal,
     fee_rate: Decimal,
+    slippage_rate: Decimal = Decimal(0),
 ) -> OrderIntent | None:
     """Turn a BUY/SELL signal into an intent. Buys respect the sizing rule, the per-position cap
-    and the cash available (fees included); sells close the whole position."""
+    and the cash available; sells close the whole position.
+
+    When cash is the limit, the order must still be affordable after the book's modelled
+    slippage (``slippage_rate``, e.g. 5 bps → ``Decimal("0.0005")``) and taker fee
+    (``fee_rate``), both charged on top of the signal price.
+    """
     if signal.price is None or signal.action not in (Action.BUY, Action.SELL):
         return None
     if signal.action is Action.SELL:
@@ -154,7 +160,7 @@ def size_intent(
         budget = equity * budget / 100
     if sizing.max_position_quote is not None:
         budget = min(budget, to_decimal(sizing.max_position_quote) - position_value)
-    budget = min(budget, cash / (1 + fee_rate))
+    budget = min(budget, cash / ((1 + fee_rate) * (1 + slippage_rate)))
     if budget <= 0:
         return None
     return OrderIntent(
