@@ -106,14 +106,13 @@ def find_issues(
                 )
             )
         elif cur.open_time - prev.open_time != step:
-            missing = int((cur.open_time - prev.open_time) / step) - 1
-            issues.append(
-                DataIssue(
-                    symbol,
-                    "gap",
-                    f"{missing} candle(s) missing after {prev.open_time:%Y-%m-%d %H:%M}",
-                )
+            distance = cur.open_time - prev.open_time
+            detail = (
+                f"{int(distance / step) - 1} candle(s) missing after "
+                if distance % step == timedelta(0)
+                else f"next candle {distance} (not a multiple of {timeframe}) after "
             )
+            issues.append(DataIssue(symbol, "gap", f"{detail}{prev.open_time:%Y-%m-%d %H:%M}"))
     for candle in candles:
         values = (candle.open, candle.high, candle.low, candle.close, candle.volume)
         if not all(math.isfinite(v) for v in values):

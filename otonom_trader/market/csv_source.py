@@ -9,6 +9,7 @@ out-of-order rows are *reported*, not silently repaired.
 from __future__ import annotations
 
 import csv
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,13 +28,25 @@ REQUIRED = ("timestamp", "open", "high", "low", "close", "volume")
 
 
 def parse_timestamp(text: str) -> datetime:
-    """Epoch ms, epoch s, or ISO 8601 → aware UTC datetime."""
+    """Epoch ms, epoch s, or ISO 8601 → aware UTC datetime (``ValueError`` when it is none)."""
     value = text.strip()
-    if value.replace(".", "", 1).isdigit():
-        number = float(value)
-        seconds = number / 1000 if number > 1e11 else number
-        return datetime.fromtimestamp(seconds, tz=UTC)
-    return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    if not value:
+        raise ValueError("empty timestamp")
+    try:
+        if value.replace(".", "", 1).isdigit():
+            number = float(value)
+            # Epoch seconds stay below 1e11 until the year 5138; milliseconds are above it
+            # for any date after 1973.
+            seconds = number / 1000 if number > 1e11 else number
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"timestamp {text!r} is not epoch ms, epoch s or ISO 8601") from None
+
+
+def _price(text: str) -> float:
+    # An empty cell is a missing value: NaN, which the candle checks report (never traded on).
+    return float(text) if text else math.nan
 
 
 class CsvMarketData(MarketDataSource):
@@ -48,6 +61,14 @@ class CsvMarketData(MarketDataSource):
     def _read(self) -> dict[str | None, list[Candle]]:
         if not self.path.is_file():
             raise ConfigError(f"CSV file not found: {self.path}", key="data.csv_path")
+        try:
+            return self._parse()
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise ConfigError(
+                f"{self.path}: not a readable CSV file ({exc})", key="data.csv_path"
+            ) from None
+
+    def _parse(self) -> dict[str | None, list[Candle]]:
         rows: dict[str | None, list[Candle]] = {}
         with self.path.open(newline="") as handle:
             reader = csv.DictReader(handle)
@@ -62,13 +83,13 @@ class CsvMarketData(MarketDataSource):
                 try:
                     candle = Candle(
                         parse_timestamp(row["timestamp"]),
-                        *(float(row[c]) for c in ("open", "high", "low", "close", "volume")),
+                        *(_price(row[c]) for c in ("open", "high", "low", "close", "volume")),
                     )
+                    symbol = to_unified(row["symbol"]) if row.get("symbol") else None
                 except ValueError as exc:
                     raise ConfigError(
                         f"{self.path}:{line_no}: {exc}", key="data.csv_path"
                     ) from None
-                symbol = to_unified(row["symbol"]) if row.get("symbol") else None
                 rows.setdefault(symbol, []).append(candle)
         return rows
 

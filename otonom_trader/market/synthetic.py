@@ -24,6 +24,7 @@ from otonom_trader.market.candles import (
     find_issues,
     timeframe_seconds,
 )
+from otonom_trader.market.symbols import to_unified
 
 ANCHOR = datetime(2025, 1, 1, tzinfo=UTC)
 BLOCK = 256
@@ -54,11 +55,14 @@ class SyntheticMarketData(MarketDataSource):
         self._bridges: dict[tuple[str, int, int], tuple[float, ...]] = {}
 
     def fetch(self, symbol: str, timeframe: str, limit: int, now: datetime) -> CandleSeries:
+        """The newest ``limit`` bars whose close time is at or before ``now``."""
+        # BTCUSDT and BTC/USDT are one market: they must get the same prices.
+        market = to_unified(symbol)
         step = timeframe_seconds(timeframe)
         # Index of the newest *closed* bar: its close time (open + step) is <= now.
         newest = math.floor((now - ANCHOR).total_seconds() / step) - 1
         first = max(0, newest - limit + 1)
-        candles = [self._candle(symbol, timeframe, step, i) for i in range(first, newest + 1)]
+        candles = [self._candle(market, timeframe, step, i) for i in range(first, newest + 1)]
         return CandleSeries(
             symbol, timeframe, tuple(candles), tuple(find_issues(symbol, candles, timeframe))
         )
