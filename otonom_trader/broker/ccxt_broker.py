@@ -229,7 +229,7 @@ class CcxtBroker(Broker):
             params["secret"] = cfg.api_secret
         exchange = exchange_class(params)
         if cfg.testnet:
-            exchange.set_sandbox_mode(True)
+            self._enable_sandbox(exchange, cfg)
         if cfg.base_url:
             try:
                 route_ccxt_to(exchange, cfg.base_url)
@@ -237,6 +237,24 @@ class CcxtBroker(Broker):
                 raise ConfigError(str(exc), key="broker.base_url") from None
         exchange.session.hooks["response"].append(self._remember_status)
         return exchange
+
+    @staticmethod
+    def _enable_sandbox(exchange: Any, cfg: BrokerConfig) -> None:
+        if not exchange.urls.get("test"):
+            if cfg.base_url:
+                return  # the base_url alone decides where requests go
+            raise ConfigError(
+                f"{cfg.kind} has no testnet in ccxt; set broker.testnet: false (real money!) "
+                "or point broker.base_url at a local exchange",
+                key="broker.testnet",
+            )
+        try:
+            exchange.set_sandbox_mode(True)
+        except (ccxt.BaseError, TypeError) as exc:
+            raise ConfigError(
+                f"{cfg.kind}: ccxt could not switch to the testnet ({type(exc).__name__})",
+                key="broker.testnet",
+            ) from None
 
     def _remember_status(self, response: Any, *args: Any, **kwargs: Any) -> None:
         self.last_http_status = int(response.status_code)

@@ -24,6 +24,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import ccxt
+
 from otonom_trader.broker.ccxt_broker import CcxtBroker
 from otonom_trader.broker.errors import BadExchangeReplyError, BrokerError, PermissionDeniedError
 
@@ -60,15 +62,15 @@ def audit_api_key(broker: CcxtBroker) -> KeyAuditResult:
     if kind == "binance":
         path = "GET /sapi/v1/account/apiRestrictions"
         reply = _ask(broker, path, lambda: broker.exchange.sapiGetAccountApiRestrictions())
-        if reply is None:
-            return _skipped(broker, path)
+        if isinstance(reply, str):
+            return _skipped(broker, reply)
         can_withdraw = _flag(reply, "enableWithdrawals", broker, path)
         can_trade = _flag(reply, "enableSpotAndMarginTrading", broker, path)
     elif kind == "bybit":
         path = "GET /v5/user/query-api"
         reply = _ask(broker, path, lambda: broker.exchange.privateGetV5UserQueryApi())
-        if reply is None:
-            return _skipped(broker, path)
+        if isinstance(reply, str):
+            return _skipped(broker, reply)
         can_withdraw, can_trade = _bybit_permissions(reply, broker, path)
     else:
         return KeyAuditResult(
@@ -80,23 +82,26 @@ def audit_api_key(broker: CcxtBroker) -> KeyAuditResult:
     return _verdict(broker, can_withdraw, can_trade)
 
 
-def _ask(broker: CcxtBroker, path: str, fn: Any) -> dict[str, Any] | None:
-    """The endpoint's JSON, or None when it does not exist here (HTTP 404)."""
+def _ask(broker: CcxtBroker, path: str, fn: Any) -> dict[str, Any] | str:
+    """The endpoint's JSON, or why it cannot be asked here (HTTP 404, or ccxt has no URL for
+    it, as for Binance's /sapi on the testnet)."""
     try:
         reply = broker.call(f"audit API key ({path})", fn)
-    except BrokerError:
-        if broker.last_http_status == 404:
-            return None
+    except BrokerError as exc:
+        if broker.last_http_status == 404 and not isinstance(exc.__cause__, ccxt.NotSupported):
+            return f"{path} does not exist here (HTTP 404, as on testnets)"
+        if isinstance(exc.__cause__, ccxt.NotSupported):
+            return f"ccxt offers no {path} on this venue (testnet)"
         raise
     if not isinstance(reply, dict):
         raise BadExchangeReplyError(f"{broker.config.kind}: {path} answered a non-object")
     return reply
 
 
-def _skipped(broker: CcxtBroker, path: str) -> KeyAuditResult:
+def _skipped(broker: CcxtBroker, reason: str) -> KeyAuditResult:
     message = (
-        f"{broker.name}: key permission check skipped: {path} does not exist here (HTTP 404, "
-        "as on testnets); withdrawal rights were NOT verified"
+        f"{broker.name}: key permission check skipped: {reason}; withdrawal rights were NOT "
+        "verified"
     )
     log.warning("%s", message)
     return KeyAuditResult(False, None, None, message)
@@ -109,9 +114,7 @@ def _flag(reply: dict[str, Any], key: str, broker: CcxtBroker, path: str) -> boo
     raise BadExchangeReplyError(f"{broker.config.kind}: {path} has no boolean {key!r}")
 
 
-def _bybit_permissions(
-    reply: dict[str, Any], broker: CcxtBroker, path: str
-) -> tuple[bool, bool]:
+def _bybit_permissions(reply: dict[str, Any], broker: CcxtBroker, path: str) -> tuple[bool, bool]:
     result = reply.get("result")
     if not isinstance(result, dict) or not isinstance(result.get("permissions"), dict):
         raise BadExchangeReplyError(f"{broker.config.kind}: {path} has no result.permissions")
