@@ -160,7 +160,8 @@ class LocalBybitExchange(LocalExchangeServer):
             status = 429 if kind is FaultKind.HTTP_429 else 418
             return LocalReply(status, self._envelope(None, 10006, "Too many visits!"))
         if kind is FaultKind.CODE_1007:
-            return LocalReply(503, self._envelope(None, 10016, "Server error."))
+            # Bybit's "we do not know what happened" is retCode 10000 in an HTTP 200 reply.
+            return LocalReply(200, self._envelope(None, 10000, "Server Timeout"))
         status = {FaultKind.HTTP_500: 500, FaultKind.HTTP_502: 502, FaultKind.HTTP_503: 503}[kind]
         page = f"<html><body><h1>{status} Server Error</h1></body></html>"
         return LocalReply(status, page, content_type="text/html")

@@ -148,3 +148,40 @@ def test_lost_reply_on_create_leaves_exactly_one_order(
         )
 
     assert [o.client_order_id for o in local_bybit.orders] == ["by-lost"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("http_429", ccxt.RateLimitExceeded),
+        ("http_500", ccxt.ExchangeNotAvailable),
+        ("http_503", ccxt.ExchangeNotAvailable),
+        ("code_-1007", ccxt.ExchangeError),
+        ("drop_connection", ccxt.NetworkError),
+    ],
+)
+def test_fault_on_create_raises_mapped_error_and_places_nothing(
+    local_bybit: LocalBybitExchange,
+    bybit_client: ccxt.bybit,
+    kind: str,
+    expected: type[Exception],
+) -> None:
+    bybit_client.fetch_balance()
+    local_bybit.inject_fault(kind, path="/v5/order/create", method="POST")
+
+    with pytest.raises(expected):
+        bybit_client.create_order("BTC/USDT", "market", "buy", 0.001)
+
+    assert local_bybit.orders == []
+
+
+def test_code_1007_on_bybit_is_server_timeout_10000(
+    local_bybit: LocalBybitExchange, bybit_client: ccxt.bybit
+) -> None:
+    bybit_client.fetch_balance()
+    local_bybit.inject_fault("code_-1007", path="/v5/order/create", method="POST", execute=True)
+
+    with pytest.raises(ccxt.ExchangeError, match="10000"):
+        bybit_client.create_order("BTC/USDT", "market", "buy", 0.001)
+
+    assert len(local_bybit.orders) == 1
