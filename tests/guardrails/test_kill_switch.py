@@ -9,12 +9,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from book_rows import add_closed_trade, add_snapshot
 from sqlalchemy import inspect
 
 from otonom_trader.guardrails.config import GuardrailConfig
 from otonom_trader.guardrails.kill_switch import KillSwitch, KillSwitchTransition
 from otonom_trader.persistence import Database
+from otonom_trader.persistence.registry import metadata
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning, UTC
 WIDE = {"max_daily_loss_pct": 100.0, "max_drawdown_pct": 100.0, "max_consecutive_losses": 1000}
@@ -32,6 +35,15 @@ def test_migration_creates_kill_switch_tables_and_closed_fills_index(any_db: Dat
     inspector = inspect(any_db.engine)
     assert {"kill_switch_state", "kill_switch_events"} <= set(inspector.get_table_names())
     assert "ix_fills_book_closed" in {ix["name"] for ix in inspector.get_indexes("fills")}
+
+
+def test_guardrail_migration_matches_the_models(any_db: Database) -> None:
+    with any_db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+
+    mine = [d for d in diff if "kill_switch" in repr(d) or "ix_fills_book_closed" in repr(d)]
+    assert mine == []
+    assert "0002_guardrails" in any_db.current_revisions()
 
 
 def test_daily_loss_at_exactly_the_limit_triggers_once(any_db: Database) -> None:
