@@ -116,6 +116,7 @@ class LocalBybitExchange(LocalExchangeServer):
         self._free: dict[str, Decimal] = {a: Decimal(v) for a, v in (balances or {}).items()}
         self._locked: dict[str, Decimal] = {}
         self._next_trade_id = 1
+        self._next_order_id = 1_900_000_000_000_000_001
 
     def __repr__(self) -> str:
         state = f"base_url={self.base_url!r}" if self._httpd is not None else "stopped"
@@ -400,7 +401,7 @@ class LocalBybitExchange(LocalExchangeServer):
             raise BybitApiError(170131, "Insufficient balance.")
         now = self._now_ms()
         order = LocalOrder(
-            order_id=0,
+            order_id=0,  # numbered below, once the order is accepted
             client_order_id=link_id,
             symbol=sid,
             side=side,
@@ -411,7 +412,8 @@ class LocalBybitExchange(LocalExchangeServer):
             time_ms=now,
             update_time_ms=now,
         )
-        order.order_id = int(uuid.uuid4().int % 10**18)
+        order.order_id = self._next_order_id
+        self._next_order_id += 1
         self.orders.append(order)
         self._free[need_asset] -= need
         self._locked[need_asset] = self._locked.get(need_asset, Decimal(0)) + need

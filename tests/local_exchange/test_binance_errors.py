@@ -15,7 +15,13 @@ from otonom_trader.local_exchange import LocalBinanceExchange
 
 def _client(base_url: str, key: str = "test-key", secret: str = "test-secret") -> ccxt.binance:
     client = ccxt.binance(
-        {"apiKey": key, "secret": secret, "timeout": 2000, "options": dict(LOCAL_BINANCE_OPTIONS)}
+        {
+            "apiKey": key,
+            "secret": secret,
+            "timeout": 2000,
+            "enableRateLimit": False,
+            "options": dict(LOCAL_BINANCE_OPTIONS),
+        }
     )
     route_ccxt_to(client, base_url)
     return client

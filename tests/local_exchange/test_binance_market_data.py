@@ -15,7 +15,9 @@ HOUR_MS = 3_600_000
 
 
 def _client(base_url: str) -> ccxt.binance:
-    client = ccxt.binance({"timeout": 2000, "options": dict(LOCAL_BINANCE_OPTIONS)})
+    client = ccxt.binance(
+        {"timeout": 2000, "enableRateLimit": False, "options": dict(LOCAL_BINANCE_OPTIONS)}
+    )
     route_ccxt_to(client, base_url)
     return client
 
