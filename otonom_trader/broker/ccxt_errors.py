@@ -27,12 +27,13 @@ ever see the project's tree. ccxt's own tree, as far as it matters here::
         ├── BadResponse                 → BadExchangeReplyError         | submit: Ambiguous
         └── (rest: -1000/-1001/-1006)   → ExchangeUnavailableError      | submit: Ambiguous
 
-Binance error codes are checked *before* ccxt's class (ccxt's tables are keyed on the API host,
-so against a local server only its generic table applies, and a few codes there are too coarse):
-see :data:`BINANCE_CODES`. On a **submit** every outcome that might hide a placed order becomes
-:class:`AmbiguousOrderError` carrying the client order id; the caller must look the order up
-before sending anything again. Rate limits, maintenance and every ``ExchangeError`` are definite
-refusals: the order was not placed.
+Binance and Bybit error codes are checked *before* ccxt's class (ccxt's Binance tables are keyed
+on the API host, so against a local server only its generic table applies, and a few codes there
+are too coarse, e.g. Bybit's 10000 "Server Timeout" is a plain ExchangeError in ccxt): see
+:data:`BINANCE_CODES` and :data:`BYBIT_CODES`. On a **submit** every outcome that might hide a
+placed order becomes :class:`AmbiguousOrderError` carrying the client order id; the caller must
+look the order up before sending anything again. Rate limits, maintenance and every
+``ExchangeError`` are definite refusals: the order was not placed.
 
 Messages are one line: ``binance: submit order BTC/USDT failed: <reason> (code -2010)``. Query
 strings (signatures) are cut from URLs, known secrets are replaced by ``***``, and the text is
@@ -107,6 +108,31 @@ BINANCE_CODES: dict[int, tuple[type[BrokerError], bool]] = {
     -2013: (OrderNotFoundError, False),  # NO_SUCH_ORDER: "Order does not exist."
     -2014: (AuthenticationError, False),  # BAD_API_KEY_FMT
     -2015: (AuthenticationError, False),  # REJECTED_MBX_KEY: invalid key, IP or permissions
+}
+
+#: The same for Bybit's ``retCode`` (Bybit answers HTTP 200 with the code in the envelope).
+BYBIT_CODES: dict[int, tuple[type[BrokerError], bool]] = {
+    10000: (BrokerNetworkError, True),  # "Server Timeout": outcome unknown (ccxt: ExchangeError)
+    10001: (InvalidOrderError, False),  # parameter error
+    10002: (AuthenticationError, False),  # timestamp outside recv_window (clock skew)
+    10003: (AuthenticationError, False),  # API key invalid
+    10004: (AuthenticationError, False),  # signature error
+    10005: (PermissionDeniedError, False),  # permission denied for this key
+    10006: (RateLimitError, False),  # too many visits
+    10016: (ExchangeUnavailableError, True),  # server error: outcome unknown
+    110001: (OrderNotFoundError, False),  # order does not exist
+    170131: (InsufficientFundsError, False),  # insufficient balance
+    170134: (InvalidOrderError, False),  # price has too many decimals
+    170136: (InvalidOrderError, False),  # quantity below / above the limits
+    170137: (InvalidOrderError, False),  # quantity has too many decimals
+    170140: (InvalidOrderError, False),  # order value below the lower limit
+    170141: (InvalidOrderError, False),  # duplicate clientOrderId (orderLinkId)
+    170213: (OrderNotFoundError, False),  # order does not exist (cancel)
+}
+
+_CODES_BY_EXCHANGE: dict[str, dict[int, tuple[type[BrokerError], bool]]] = {
+    "binance": BINANCE_CODES,
+    "bybit": BYBIT_CODES,
 }
 
 # Messages that refine a code: -2010 says *why* in its text.
@@ -219,8 +245,9 @@ def _classify(
     # 429/418 first: ccxt raises DDoSProtection for them before it reads any code.
     if isinstance(exc, ccxt.DDoSProtection):
         return RateLimitError, False
-    if code is not None and code in BINANCE_CODES and _is_binance(exc):
-        return BINANCE_CODES[code]
+    codes = _CODES_BY_EXCHANGE.get(_exchange_id(exc), {})
+    if code is not None and code in codes:
+        return codes[code]
     for ccxt_class, project_class, ambiguous in _CCXT_CLASSES:
         if isinstance(exc, ccxt_class):
             return project_class, ambiguous
@@ -228,8 +255,9 @@ def _classify(
     return BrokerNetworkError, True
 
 
-def _is_binance(exc: Exception) -> bool:
-    return str(exc).startswith("binance")
+def _exchange_id(exc: Exception) -> str:
+    """ccxt starts its messages with the exchange id (``"binance {...}"``)."""
+    return str(exc).split(" ", 1)[0]
 
 
 def _code_and_message(text: str) -> tuple[int | None, str | None]:

@@ -15,11 +15,15 @@ import pytest
 from otonom_trader.broker.ccxt_broker import CcxtBroker, RetryPolicy
 from otonom_trader.broker.config import BrokerConfig
 from otonom_trader.local_exchange import LocalBinanceExchange
+from otonom_trader.local_exchange.bybit import LocalBybitExchange
 
 TEST_KEY = "test-key"
 TEST_SECRET = "test-secret"
 START_BALANCES = {"USDT": Decimal("10000")}
 START_PRICES = {"BTC/USDT": Decimal("50000"), "ETH/USDT": Decimal("3000")}
+
+
+BrokerFactory = Callable[..., CcxtBroker]
 
 
 class RecordingSleep:
@@ -45,12 +49,58 @@ def local_binance() -> Iterator[LocalBinanceExchange]:
 
 
 @pytest.fixture
+def local_bybit() -> Iterator[LocalBybitExchange]:
+    """A started local Bybit (same balances and prices as ``local_binance``)."""
+    with LocalBybitExchange(
+        api_key=TEST_KEY,
+        api_secret=TEST_SECRET,
+        balances=dict(START_BALANCES),
+        prices=dict(START_PRICES),
+    ) as exchange:
+        yield exchange
+
+
+@pytest.fixture
+def make_bybit_broker(
+    local_bybit: LocalBybitExchange, recording_sleep: RecordingSleep
+) -> Iterator[BrokerFactory]:
+    """Build a CcxtBroker (real ``ccxt.bybit``) for ``local_bybit``; like
+    ``make_binance_broker``. Bybit's testnet flag is off by default here: ``testnet: false``
+    with a local ``base_url`` is what a production config aimed at a drill looks like."""
+    brokers: list[CcxtBroker] = []
+
+    def make(
+        *,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] | None = None,
+        **fields: object,
+    ) -> CcxtBroker:
+        values: dict[str, object] = {
+            "kind": "bybit",
+            "testnet": False,
+            "api_key": TEST_KEY,
+            "api_secret": TEST_SECRET,
+            "base_url": local_bybit.base_url,
+            "timeout_ms": 2000,
+        }
+        values.update(fields)
+        broker = CcxtBroker(
+            BrokerConfig(**values),  # type: ignore[arg-type]
+            retry=retry or RetryPolicy(read_attempts=3, lookup_attempts=3),
+            sleep=sleep or recording_sleep,
+        )
+        brokers.append(broker)
+        return broker
+
+    yield make
+    for broker in brokers:
+        broker.close()
+
+
+@pytest.fixture
 def recording_sleep() -> RecordingSleep:
     """The injected sleep of ``binance_broker``."""
     return RecordingSleep()
-
-
-BrokerFactory = Callable[..., CcxtBroker]
 
 
 @pytest.fixture
