@@ -304,21 +304,23 @@ class CcxtBroker(Broker):
 
     # ----------------------------------------------------------------------------- markets
     def load_markets(self) -> dict[str, Any]:
-        """The exchange's spot markets, loaded once per process and shared by every broker
-        for the same (exchange, testnet, base_url)."""
+        """The exchange's spot markets (ccxt's dict, not a copy: do not modify), loaded once
+        per process and shared by every broker for the same (exchange, testnet, base_url)."""
         if self._exchange.markets:
-            return dict(self._exchange.markets)
+            markets: dict[str, Any] = self._exchange.markets
+            return markets
         key = (self._kind, bool(self._cfg.testnet), self._cfg.base_url)
         with _MARKETS_LOCK:
             cached = _MARKETS_CACHE.get(key)
         if cached is not None:
             markets, currencies = cached
             self._exchange.set_markets(markets, currencies)
-            return dict(self._exchange.markets)
+            restored: dict[str, Any] = self._exchange.markets
+            return restored
         loaded = self.read("load markets", lambda: self._exchange.load_markets())
         with _MARKETS_LOCK:
             _MARKETS_CACHE.setdefault(key, (loaded, self._exchange.currencies))
-        return dict(loaded)
+        return loaded
 
     def market_symbol(self, symbol: str) -> str:
         """Unified spot symbol (``BTC/USDT``) of ``BTCUSDT`` or ``BTC/USDT``, checked against the

@@ -120,6 +120,30 @@ def test_shipped_example_files_load_and_the_local_one_trades(
     assert local.get_balances()[0].asset == "USDT"
 
 
+@pytest.mark.parametrize(
+    ("option", "env", "name", "production"),
+    [
+        ("binance_testnet", "BINANCE_TESTNET", "binance (testnet)", False),
+        ("binance", "BINANCE", "binance (PRODUCTION)", True),
+        ("bybit_testnet", "BYBIT_TESTNET", "bybit (testnet)", False),
+        ("bybit", "BYBIT", "bybit (PRODUCTION)", True),
+    ],
+)
+def test_hydra_broker_options_build_ccxt_brokers_with_keys_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, option: str, env: str, name: str, production: bool
+) -> None:
+    monkeypatch.setenv(f"{env}_API_KEY", f"{option}-key-value")
+    monkeypatch.setenv(f"{env}_API_SECRET", f"{option}-secret-value")
+    repo = Path(__file__).resolve().parents[2]
+
+    broker = build_broker(repo / "conf" / "broker" / f"{option}.yaml")
+
+    assert isinstance(broker, CcxtBroker)
+    assert (broker.name, broker.is_production, broker.has_keys) == (name, production, True)
+    assert broker.exchange.apiKey == f"{option}-key-value"
+    assert f"{option}-key-value" not in repr(broker)
+
+
 # ----------------------------------------------------------------------------- placement
 def test_market_buy_then_filled_at_feed_with_base_fee_converted_to_quote(
     binance_broker: CcxtBroker, local_binance: LocalBinanceExchange, posted: Posted

@@ -15,7 +15,13 @@ import ccxt
 import pytest
 
 from otonom_trader.broker.ccxt_broker import CcxtBroker
-from otonom_trader.broker.ccxt_errors import BINANCE_CODES, is_submit, map_ccxt_errors, translate
+from otonom_trader.broker.ccxt_errors import (
+    BINANCE_CODES,
+    BYBIT_CODES,
+    is_submit,
+    map_ccxt_errors,
+    translate,
+)
 from otonom_trader.broker.config import BrokerConfig
 from otonom_trader.broker.errors import (
     AmbiguousOrderError,
@@ -150,6 +156,51 @@ def test_binance_error_maps_to_project_error_on_read_and_submit(
         assert isinstance(submit_error, AmbiguousOrderError)
         assert submit_error.client_order_id == "cid-1"
         assert "cid-1" in str(submit_error)
+
+
+# (retCode, retMsg, class on a read, class on a submit) — Bybit answers HTTP 200 with the code.
+BYBIT_CASES: list[tuple[int, str, type[BrokerError], type[BrokerError]]] = [
+    (10000, "Server Timeout", BrokerNetworkError, AmbiguousOrderError),
+    (10001, "params error: symbol invalid", InvalidOrderError, InvalidOrderError),
+    (10002, "invalid request, please check your timestamp", AuthenticationError,
+     AuthenticationError),
+    (10003, "API key is invalid.", AuthenticationError, AuthenticationError),
+    (10004, "error sign! origin_string[(hidden)]", AuthenticationError, AuthenticationError),
+    (10005, "Permission denied, please check your API key permissions.",
+     PermissionDeniedError, PermissionDeniedError),
+    (10006, "Too many visits!", RateLimitError, RateLimitError),
+    (10016, "Server error.", ExchangeUnavailableError, AmbiguousOrderError),
+    (110001, "Order does not exist.", OrderNotFoundError, OrderNotFoundError),
+    (170131, "Insufficient balance.", InsufficientFundsError, InsufficientFundsError),
+    (170134, "Order price has too many decimals.", InvalidOrderError, InvalidOrderError),
+    (170136, "Order quantity below the lower limit.", InvalidOrderError, InvalidOrderError),
+    (170137, "Order quantity has too many decimals.", InvalidOrderError, InvalidOrderError),
+    (170140, "Order value exceeded lower limit.", InvalidOrderError, InvalidOrderError),
+    (170141, "Duplicate clientOrderId", InvalidOrderError, InvalidOrderError),
+    (170213, "Order does not exist.", OrderNotFoundError, OrderNotFoundError),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("code", "msg", "on_read", "on_submit"), BYBIT_CASES, ids=[str(c[0]) for c in BYBIT_CASES]
+)
+def test_bybit_ret_code_maps_to_project_error_on_read_and_submit(
+    code: int, msg: str, on_read: type[BrokerError], on_submit: type[BrokerError]
+) -> None:
+    exchange = ccxt.bybit()
+    body = json.dumps({"retCode": code, "retMsg": msg, "result": {}, "time": 1})
+    with pytest.raises(ccxt.BaseError) as raised:
+        exchange.handle_errors(
+            200, "OK", "http://h/v5/order/create", "POST", {}, body, json.loads(body), {}, ""
+        )
+
+    assert type(translate(raised.value, "bybit: fetch balance")) is on_read
+    assert type(translate(raised.value, "bybit: submit order", "c1")) is on_submit
+    assert f"(code {code})" in str(translate(raised.value, "bybit: fetch balance"))
+
+
+def test_every_bybit_code_in_the_table_is_covered_by_a_case() -> None:
+    assert set(BYBIT_CODES) <= {case[0] for case in BYBIT_CASES}
 
 
 def test_every_code_in_the_table_is_covered_by_a_case() -> None:
