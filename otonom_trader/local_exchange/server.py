@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 from otonom_trader.local_exchange.faults import Fault, FaultKind, FaultPlan
@@ -91,7 +91,7 @@ class LocalExchangeServer(ABC):
         self._thread: threading.Thread | None = None
 
     # ----------------------------------------------------------------------------- lifecycle
-    def start(self) -> LocalExchangeServer:
+    def start(self) -> Self:
         """Bind and serve in a background thread; returns ``self``."""
         if self._httpd is not None:
             return self
@@ -121,7 +121,7 @@ class LocalExchangeServer(ABC):
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> LocalExchangeServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

@@ -201,3 +201,35 @@ def test_repr_never_shows_key_or_secret(local_binance: LocalBinanceExchange) -> 
     assert "test-key" not in text
     assert "test-secret" not in text
     assert local_binance.base_url in text
+
+
+def test_concurrent_market_buys_from_threads_keep_balances_exact(
+    local_binance: LocalBinanceExchange,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from otonom_trader.broker.ccxt_routing import LOCAL_BINANCE_OPTIONS, route_ccxt_to
+
+    def buy_five(_: int) -> int:
+        client = ccxt.binance(
+            {
+                "apiKey": "test-key",
+                "secret": "test-secret",
+                "enableRateLimit": False,
+                "options": dict(LOCAL_BINANCE_OPTIONS),
+            }
+        )
+        route_ccxt_to(client, local_binance.base_url)
+        client.load_markets()
+        return sum(
+            client.create_order("ETH/USDT", "market", "buy", 0.1)["status"] == "closed"
+            for _ in range(5)
+        )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        closed = sum(pool.map(buy_five, range(4)))
+
+    assert closed == 20
+    assert local_binance.balance("USDT") == Decimal("10000") - 20 * Decimal("300")
+    assert local_binance.balance("ETH") == Decimal("1.998")
+    assert len({o.order_id for o in local_binance.orders}) == 20
