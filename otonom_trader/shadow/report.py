@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from otonom_trader.persistence import Database, PortfolioSnapshot
-from otonom_trader.shadow.ledger import ShadowLedger, ShadowPairView
+from otonom_trader.shadow.ledger import ShadowLedger, ShadowPairView, one_line_error
 
 if TYPE_CHECKING:  # matplotlib is imported only when a plot is drawn (it is slow to import)
     from matplotlib.figure import Figure
@@ -507,19 +507,27 @@ def publish_run_artifact(db: Database, run_id: str) -> None:
 
     Only inside a Prefect flow or task run (the artifact belongs to that run); anywhere else it
     returns quietly, so the library's plain ``run_once()`` path can call it unconditionally.
+    A failure to publish is logged as a warning on the run's logger, never raised: by the time
+    the artifact is written the cycle's orders are placed, and a report must not fail the run.
     """
     if not _in_prefect_run():
         return
     from prefect.artifacts import create_markdown_artifact
+    from prefect.logging import get_run_logger
 
-    pairs = ShadowLedger(db).pairs(run_id=run_id)
-    broker_filled = sum(1 for pair in pairs if pair.broker.filled)
-    create_markdown_artifact(
-        key=ARTIFACT_KEY,
-        markdown=run_markdown(db, run_id),
-        description=(
-            f"Shadow pairs of run {run_id}: {len(pairs)} pairs, "
-            f"broker filled {broker_filled}/{len(pairs)}"
-        ),
-        _sync=True,  # type: ignore[call-arg]  # async_dispatch: stay sync even in an async flow
-    )
+    try:
+        pairs = ShadowLedger(db).pairs(run_id=run_id)
+        broker_filled = sum(1 for pair in pairs if pair.broker.filled)
+        create_markdown_artifact(
+            key=ARTIFACT_KEY,
+            markdown=run_markdown(db, run_id),
+            description=(
+                f"Shadow pairs of run {run_id}: {len(pairs)} pairs, "
+                f"broker filled {broker_filled}/{len(pairs)}"
+            ),
+            _sync=True,  # type: ignore[call-arg]  # async_dispatch: stay sync in an async flow
+        )
+    except Exception as exc:  # noqa: BLE001 - reporting must not fail a cycle (see docstring)
+        get_run_logger().warning(
+            "shadow-pairs artifact of run %s not published: %s", run_id, one_line_error(exc)
+        )

@@ -133,3 +133,33 @@ def test_publish_run_artifact_outside_a_run_does_nothing(
 
     # Assert
     assert len(_artifacts_of()) == before
+
+
+@pytest.mark.prefect
+def test_publish_run_artifact_failure_is_logged_and_does_not_fail_the_flow_run(
+    prefect_harness: None, example: Example, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Arrange: the artifact API fails (injected); the cycle's orders would already be placed
+    import prefect.artifacts
+
+    def refuse(**_: object) -> None:
+        raise RuntimeError("artifact API unavailable")
+
+    monkeypatch.setattr(prefect.artifacts, "create_markdown_artifact", refuse)
+    db_path = str(example.db.engine.url.database)
+
+    @flow
+    def shadow_cycle(path: str, run_id: str) -> str:
+        db = Database(path)
+        try:
+            publish_run_artifact(db, run_id)
+        finally:
+            db.dispose()
+        return "done"
+
+    # Act
+    state = shadow_cycle(db_path, example.run_id, return_state=True)
+
+    # Assert
+    assert state.is_completed()
+    assert state.result() == "done"
