@@ -230,4 +230,4 @@ def _default_alerts(app: AppConfig, db: Database) -> Any | None:
         return None
     from otonom_trader.alerts import AlertEngine
 
-    return AlertEngine(app.alerts, db=db)
+    return AlertEngine(app.alerts, db=db, mode=app.mode.name)
