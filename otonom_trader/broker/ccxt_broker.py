@@ -348,7 +348,9 @@ class CcxtBroker(Broker):
 
         Raises ``InvalidOrderError``/``BelowMinimumNotionalError`` before sending when the
         rounded order breaks the market's rules; never resends after an ambiguous failure
-        (see the module docstring).
+        (see the module docstring). ``OrderFill.requested_quantity`` is the quantity actually
+        sent (after rounding to the lot step). ``reduce_only`` has no meaning on spot and is
+        not sent (a spot sell can only reduce a holding anyway).
         """
         symbol = self.market_symbol(req.symbol)
         rules = MarketRules.from_ccxt_market(self._exchange.markets[symbol])
