@@ -121,7 +121,7 @@ def build_context(
 
     broker: Broker | None = None
     if mode.uses_broker:
-        broker = _build_broker(app, db)
+        broker = _build_broker(app, db, clock)
         if app.broker.kind == "sim":
             notes.append("broker: the simulated exchange (no real exchange configured)")
         if app.broker.is_production or (mode is ExecutionMode.LIVE and app.broker.kind != "sim"):
@@ -131,8 +131,24 @@ def build_context(
     executing = PAPER_BOOK if mode is ExecutionMode.PAPER else BROKER_BOOK
 
     def announce(transition: KillSwitchTransition) -> None:
-        if alerts is not None:
-            alerts.notify_kill_switch(transition.message)
+        # Once per transition (the kill switch guarantees it); alerts never break trading.
+        if alerts is None:
+            return
+        try:
+            if transition.kind == "trigger":
+                alerts.notify_kill_switch(transition.message)
+            else:
+                from otonom_trader.alerts.config import AlertEvent, Severity
+
+                alerts.notify(
+                    "KILL-SWITCH: trading resumed",
+                    transition.message,
+                    event=AlertEvent.KILL_SWITCH,
+                    severity=Severity.WARNING,
+                    dedupe_key=f"kill_switch_reset:{transition.message}",
+                )
+        except Exception:  # noqa: BLE001
+            log.warning("kill-switch alert failed; trading continues", exc_info=True)
 
     kill_switch = KillSwitch(db, app.guardrails, executing, on_transition=announce)
     equity_source: Broker | None = paper if mode is ExecutionMode.PAPER else broker
@@ -192,12 +208,12 @@ def _refuse_unconfirmed_production(app: AppConfig, mode: ExecutionMode) -> None:
         )
 
 
-def _build_broker(app: AppConfig, db: Database) -> Broker:
+def _build_broker(app: AppConfig, db: Database, clock: Callable[[], datetime]) -> Broker:
     if app.broker.kind == "sim":
         # The simulated exchange keeps its account beside the database, like an exchange
         # account that outlives the process.
         return SimulatedExchange(
-            app.broker.sim, app.broker.quote_asset, state_path=_sim_state_path(db)
+            app.broker.sim, app.broker.quote_asset, state_path=_sim_state_path(db), clock=clock
         )
     return build_broker(app.broker)
 

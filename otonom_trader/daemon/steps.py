@@ -135,6 +135,7 @@ def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
         s: _mark(s, series.last_close) for s, series in series_by_symbol.items() if series.candles
     }
     fee_rate = to_decimal(ctx.config.paper.taker_fee_bps) / BPS
+    slippage_rate = to_decimal(ctx.config.paper.slippage_bps) / BPS
     signals: list[Signal] = []
     intents: list[OrderIntent] = []
     issues: list[str] = []
@@ -145,6 +146,11 @@ def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
             issues.extend(str(i) for i in series.issues)
             position = held.get(symbol)
             qty = position.quantity if position is not None else Decimal(0)
+            if qty > 0 and _is_dust(symbol, qty, marks.get(symbol)):
+                # Less than one lot or the minimum notional cannot be sold: treat as flat, or
+                # the strategy would wait forever on a position it cannot close.
+                issues.append(f"{symbol}: {book} book holds dust {qty}; treated as flat")
+                qty, position = Decimal(0), None
             signal = evaluate(strategy, series, qty, position.avg_entry_price if position else None)
             signals.append(signal)
             position_value = qty * marks.get(symbol, Decimal(0))
@@ -156,12 +162,22 @@ def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
                 position_qty=qty,
                 position_value=position_value,
                 fee_rate=fee_rate,
+                slippage_rate=slippage_rate,
             )
             if intent is not None:
                 intents.append(_round_intent(intent))
     return SignalBatch(
         tuple(signals), tuple(i for i in intents if i.quantity > 0), marks, tuple(issues)
     )
+
+
+def _is_dust(symbol: str, quantity: Decimal, mark: Decimal | None) -> bool:
+    try:
+        rules = rules_for(symbol)
+    except BrokerError:
+        return False
+    lots = rules.round_quantity(quantity)
+    return lots < rules.min_qty or (mark is not None and lots * mark < rules.min_notional)
 
 
 def _mark(symbol: str, close: float) -> Decimal:
@@ -225,10 +241,9 @@ def guard_check(ctx: CycleContext, batch: SignalBatch, now: datetime) -> GuardSt
     _set_marks(ctx, batch.marks)
     with ctx.db.session() as session:
         equity = _valuation(ctx, session, ctx.executing_book, batch.marks).equity
-    if not ctx.config.guardrails.enabled:
-        return GuardStatus(False, None, equity, enabled=False)
+    # Evaluated even with guardrails off: a person's manual trip still halts, and shows.
     decision = ctx.kill_switch.evaluate(equity, now)
-    return GuardStatus(decision.active, decision.reason, equity, enabled=True)
+    return GuardStatus(decision.active, decision.reason, equity, ctx.config.guardrails.enabled)
 
 
 def _set_marks(ctx: CycleContext, marks: dict[str, Decimal]) -> None:
