@@ -82,10 +82,10 @@ def _refuse_unknown_keys(cfg: DictConfig, path: str = "") -> None:
     known = {f.name for f in dataclasses.fields(object_type)}
     for key in cfg:
         if key not in known:
-            raise ConfigError(f"unknown key (not in {object_type.__name__})", key=f"{path}{key}")
+            raise ConfigError(f"unknown key (not in {object_type.__name__})", key=f"{path}{key!s}")
         child: Any = cfg._get_node(key)  # noqa: SLF001
         if isinstance(child, DictConfig) and child._metadata.object_type is not None:  # noqa: SLF001
-            _refuse_unknown_keys(child, f"{path}{key}.")
+            _refuse_unknown_keys(child, f"{path}{key!s}.")
 
 
 def _locate_value_error(cfg: DictConfig, path: str = "") -> ConfigError:
@@ -96,7 +96,7 @@ def _locate_value_error(cfg: DictConfig, path: str = "") -> ConfigError:
             try:
                 OmegaConf.to_object(child)
             except ConfigValueError:
-                return _locate_value_error(child, f"{path}{key}.")
+                return _locate_value_error(child, f"{path}{key!s}.")
     try:
         OmegaConf.to_object(cfg)
     except ConfigValueError as exc:

@@ -25,7 +25,8 @@ halted = daemon.run_once()
 print(json.dumps({"first_orders": len(first.fills), "halted": halted.guard_active,
                   "reason": halted.guard_reason,
                   "filled_sides": sorted({o.side for o in halted.fills}),
-                  "rejected": [o.error for o in halted.orders if o.status == "rejected"]}), flush=True)
+                  "rejected": [o.error for o in halted.orders if o.status == "rejected"]}),
+      flush=True)
 time.sleep(600)  # a daemon that is still running when it is killed
 """
 
@@ -57,7 +58,8 @@ def test_daemon_killed_while_halted_is_still_halted_after_restart(tmp_path: Path
             "-c",
             "import sys, json\n"
             "from otonom_trader.daemon import TradingDaemon, ExecutionMode\n"
-            "d = TradingDaemon(db_path=sys.argv[1], strategy_path=sys.argv[2], mode=ExecutionMode.PAPER,"
+            "d = TradingDaemon(db_path=sys.argv[1], strategy_path=sys.argv[2],"
+            " mode=ExecutionMode.PAPER,"
             " overrides=['alerts.enabled=false', 'guardrails=conservative'])\n"
             "s = d.run_once()\n"
             "print(json.dumps({'halted': s.guard_active, 'fills': len(s.fills),"
