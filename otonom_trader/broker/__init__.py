@@ -1,9 +1,9 @@
 """Brokers: the interface, domain values, errors, and the factory (the guide's section 1).
 
-    from otonom_trader.broker import (
-        Broker, OrderRequest, OrderSide, OrderType, OrderFill, Position, Balance,
-        BrokerError, build_broker, GuardedBroker, GuardrailConfig,
-    )
+from otonom_trader.broker import (
+    Broker, OrderRequest, OrderSide, OrderType, OrderFill, Position, Balance,
+    BrokerError, build_broker, GuardedBroker, GuardrailConfig,
+)
 """
 
 from otonom_trader.broker.base import Broker
@@ -47,6 +47,7 @@ __all__ = [
     "BrokerConfig",
     "BrokerError",
     "BrokerNetworkError",
+    "CcxtBroker",
     "ExchangeUnavailableError",
     "FinalBrokerError",
     "GuardedBroker",
@@ -54,6 +55,7 @@ __all__ = [
     "HaltPolicy",
     "InsufficientFundsError",
     "InvalidOrderError",
+    "KeyAuditResult",
     "KillSwitchError",
     "OrderFill",
     "OrderNotFoundError",
@@ -64,8 +66,10 @@ __all__ = [
     "PermissionDeniedError",
     "Position",
     "RateLimitError",
+    "RetryPolicy",
     "SimExchangeConfig",
     "TemporaryBrokerError",
+    "audit_api_key",
     "build_broker",
     "load_broker_config",
     "to_decimal",
@@ -79,6 +83,14 @@ def __getattr__(name: str) -> object:
         from otonom_trader.broker.guarded import GuardedBroker
 
         return GuardedBroker
+    if name in ("CcxtBroker", "RetryPolicy"):
+        from otonom_trader.broker import ccxt_broker
+
+        return getattr(ccxt_broker, name)
+    if name in ("audit_api_key", "KeyAuditResult"):
+        from otonom_trader.broker import key_audit
+
+        return getattr(key_audit, name)
     if name in ("GuardrailConfig", "HaltPolicy"):
         from otonom_trader.guardrails import config
 
