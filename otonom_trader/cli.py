@@ -104,10 +104,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+GLOBAL_OPTIONS = ("--db", "-o", "--override")
+
+
+def _globals_first(argv: Sequence[str]) -> list[str]:
+    """Let ``--db`` and ``-o`` stand anywhere (``daemon-once … -o x=y``), as users type them."""
+    front: list[str] = []
+    rest: list[str] = []
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        item = items[i]
+        name = item.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS and "=" in item and item.startswith("--"):
+            front.append(item)
+        elif item in GLOBAL_OPTIONS and i + 1 < len(items):
+            front += [item, items[i + 1]]
+            i += 1
+        else:
+            rest.append(item)
+        i += 1
+    return front + rest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_globals_first(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args))
     except ConfigError as exc:
