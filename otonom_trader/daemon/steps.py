@@ -165,7 +165,7 @@ def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
                 slippage_rate=slippage_rate,
             )
             if intent is not None:
-                intents.append(_round_intent(intent))
+                intents.append(_round_intent(intent, marks.get(symbol)))
     return SignalBatch(
         tuple(signals), tuple(i for i in intents if i.quantity > 0), marks, tuple(issues)
     )
@@ -190,13 +190,15 @@ def _mark(symbol: str, close: float) -> Decimal:
     return price.quantize(tick)
 
 
-def _round_intent(intent: OrderIntent) -> OrderIntent:
-    """Both books get the same, lot-rounded quantity (rounded down: never more than sized)."""
+def _round_intent(intent: OrderIntent, mark: Decimal | None) -> OrderIntent:
+    """Both books get the same, lot-rounded quantity (rounded down: never more than sized),
+    and the signal price is the tick-exact mark both books are measured against."""
     try:
         quantity = rules_for(intent.symbol).round_quantity(intent.quantity)
     except BrokerError:
         quantity = intent.quantity  # a market the shipped rules do not know: the broker rounds
-    return OrderIntent(intent.symbol, intent.side, quantity, intent.signal_price, intent.reason)
+    price = mark if mark is not None else intent.signal_price
+    return OrderIntent(intent.symbol, intent.side, quantity, price, intent.reason)
 
 
 def _valuation(
