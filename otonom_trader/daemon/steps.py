@@ -17,6 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from otonom_trader.broker.errors import (
     AmbiguousOrderError,
@@ -47,6 +48,7 @@ from otonom_trader.portfolio.ledger import (
     take_snapshot,
     value_book,
 )
+from otonom_trader.shadow.ledger import ShadowLedger, ShadowLeg
 from otonom_trader.strategy.signals import Action, OrderIntent, Signal, evaluate, size_intent
 
 log = logging.getLogger(__name__)
@@ -202,11 +204,8 @@ def _round_intent(intent: OrderIntent, mark: Decimal | None) -> OrderIntent:
 
 
 def _valuation(
-    ctx: CycleContext, session: object, book: str, marks: dict[str, Decimal]
+    ctx: CycleContext, session: Session, book: str, marks: dict[str, Decimal]
 ) -> BookValuation:
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
     if book == BROKER_BOOK:
         ensure_account(session, BROKER_BOOK, Decimal(0), ctx.quote_asset)
         return broker_account_valuation(ctx, marks)
@@ -385,27 +384,19 @@ def _line_from_record(record: OrderRecord, note: str | None = None) -> OrderLine
     )
 
 
-def _shadow_ledger(ctx: CycleContext) -> object | None:
-    if ctx.mode is not ExecutionMode.SHADOW:
-        return None
-    from otonom_trader.shadow.ledger import ShadowLedger
-
-    return ShadowLedger(ctx.db)
+def _shadow_ledger(ctx: CycleContext) -> ShadowLedger | None:
+    return ShadowLedger(ctx.db) if ctx.mode is ExecutionMode.SHADOW else None
 
 
 def _record_shadow_pair(
     ctx: CycleContext,
-    ledger: object,
+    ledger: ShadowLedger,
     run_id: str,
     index: int,
     intent: OrderIntent,
     paper: _LegResult,
     broker: _LegResult,
 ) -> None:
-    from otonom_trader.shadow.ledger import ShadowLedger, ShadowLeg
-
-    assert isinstance(ledger, ShadowLedger)
-
     def leg(result: _LegResult) -> ShadowLeg:
         if result.fill is not None:
             return ShadowLeg.from_fill(result.fill)
