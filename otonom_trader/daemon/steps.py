@@ -329,9 +329,7 @@ def _send(
         if quantity <= 0:
             raise BrokerError(f"{book} book holds no {split(intent.symbol)[0]} to sell")
         fill = broker.place_order(request)
-    except AmbiguousOrderError as exc:
-        error = exc
-    except BrokerError as exc:
+    except BrokerError as exc:  # AmbiguousOrderError included: recorded as UNKNOWN below
         error = exc
     with ctx.db.session() as session:
         record = session.scalars(
