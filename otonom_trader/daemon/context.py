@@ -125,7 +125,7 @@ def build_context(
         if app.broker.kind == "sim":
             notes.append("broker: the simulated exchange (no real exchange configured)")
         if app.broker.is_production or (mode is ExecutionMode.LIVE and app.broker.kind != "sim"):
-            notes.append(_audit_key(broker, app))
+            notes.append(_audit_key(broker))
 
     alerts = alerts_factory(app, db) if alerts_factory else _default_alerts(app, db)
     executing = PAPER_BOOK if mode is ExecutionMode.PAPER else BROKER_BOOK
@@ -224,21 +224,14 @@ def _sim_state_path(db: Database) -> Path:
     return otonom_home() / "sim-exchange.json"
 
 
-def _audit_key(broker: Broker, app: AppConfig) -> str:
+def _audit_key(broker: Broker) -> str:
+    """Refuse a key that can withdraw (``audit_api_key`` raises); say when the check is skipped."""
     from otonom_trader.broker.ccxt_broker import CcxtBroker
-    from otonom_trader.broker.errors import PermissionDeniedError
     from otonom_trader.broker.key_audit import audit_api_key
 
     if not isinstance(broker, CcxtBroker):
         return "API-key audit: not applicable"
-    result = audit_api_key(broker)
-    if result.checked and result.can_withdraw and not app.broker.allow_withdraw_permission:
-        raise PermissionDeniedError(
-            f"API key on {app.broker.display_name} can withdraw funds; refusing to trade with it "
-            "(create a key without withdrawal permission, or set "
-            "broker.allow_withdraw_permission=true)"
-        )
-    return f"API-key audit: {result.message}"
+    return f"API-key audit: {audit_api_key(broker).message}"
 
 
 def _default_alerts(app: AppConfig, db: Database) -> Any | None:
