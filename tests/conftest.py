@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite: an isolated home, per-test databases, PostgreSQL.
+"""Fixtures shared by the whole suite: an isolated home, per-test databases, PostgreSQL,
+started local exchanges (``local_binance`` / ``local_bybit``).
 
 PostgreSQL tests use the server on 127.0.0.1:5432 (trust auth). Each test session creates its
 own throw-away database there and drops it afterwards. When no server answers, those tests skip
@@ -10,10 +11,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from otonom_trader.local_exchange import LocalBinanceExchange, LocalBybitExchange
 from otonom_trader.persistence import Database
 
 PG_ADMIN_URL = os.environ.get(
@@ -95,3 +98,42 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+#: Key and secret ``local_binance`` / ``local_bybit`` accept (see ``exchange_keys``).
+TEST_KEY = "test-key"
+TEST_SECRET = "test-secret"
+START_BALANCES = {"USDT": Decimal("10000")}
+START_PRICES = {"BTC/USDT": Decimal("50000"), "ETH/USDT": Decimal("3000")}
+
+
+@pytest.fixture
+def exchange_keys() -> tuple[str, str]:
+    """``(api_key, api_secret)`` that ``local_binance`` and ``local_bybit`` accept."""
+    return TEST_KEY, TEST_SECRET
+
+
+@pytest.fixture
+def local_binance() -> Iterator[LocalBinanceExchange]:
+    """A started :class:`LocalBinanceExchange` on a free port, stopped after the test
+    (10 000 USDT; BTC/USDT 50 000, ETH/USDT 3 000)."""
+    with LocalBinanceExchange(
+        api_key=TEST_KEY,
+        api_secret=TEST_SECRET,
+        balances=dict(START_BALANCES),
+        prices=dict(START_PRICES),
+    ) as exchange:
+        yield exchange
+
+
+@pytest.fixture
+def local_bybit() -> Iterator[LocalBybitExchange]:
+    """A started :class:`LocalBybitExchange` on a free port, stopped after the test
+    (same balances and prices as ``local_binance``)."""
+    with LocalBybitExchange(
+        api_key=TEST_KEY,
+        api_secret=TEST_SECRET,
+        balances=dict(START_BALANCES),
+        prices=dict(START_PRICES),
+    ) as exchange:
+        yield exchange

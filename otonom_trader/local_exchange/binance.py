@@ -31,17 +31,15 @@ import hmac
 import re
 import secrets
 import string
-import threading
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
+from otonom_trader.local_exchange.account import LocalFill, LocalOrder, SpotAccountExchange
 from otonom_trader.local_exchange.faults import FaultKind
 from otonom_trader.local_exchange.klines import INTERVAL_MS, generate_klines
 from otonom_trader.local_exchange.server import (
     Clock,
-    LocalExchangeServer,
     LocalReply,
     LocalRequest,
     utc_now,
@@ -76,43 +74,6 @@ class BinanceApiError(Exception):
 
 
 @dataclass
-class LocalFill:
-    """One trade of an order (``fills[]`` of a FULL order reply)."""
-
-    price: Decimal
-    qty: Decimal
-    commission: Decimal
-    commission_asset: str
-    trade_id: int
-
-
-@dataclass
-class LocalOrder:
-    """An order the local exchange accepted; mutated in place as it fills or is cancelled."""
-
-    order_id: int
-    client_order_id: str
-    symbol: str  # exchange id, e.g. ``BTCUSDT``
-    side: str  # BUY | SELL
-    type: str  # MARKET | LIMIT | LIMIT_MAKER
-    time_in_force: str
-    price: Decimal
-    orig_qty: Decimal
-    time_ms: int
-    status: str = "NEW"
-    executed_qty: Decimal = Decimal(0)
-    cumm_quote_qty: Decimal = Decimal(0)
-    update_time_ms: int = 0
-    fills: list[LocalFill] = field(default_factory=list)
-    orig_quote_order_qty: Decimal = Decimal(0)
-
-    @property
-    def is_open(self) -> bool:
-        """Still resting on the book (NEW or PARTIALLY_FILLED)."""
-        return self.status in ("NEW", "PARTIALLY_FILLED")
-
-
-@dataclass
 class _Market:
     info: dict[str, Any]
     base: str
@@ -132,7 +93,23 @@ def _fmt(value: Decimal) -> str:
     return f"{value.quantize(_EIGHT):f}"
 
 
-class LocalBinanceExchange(LocalExchangeServer):
+def _order_state(order: LocalOrder) -> dict[str, Any]:
+    """Price, quantities, status and kind of ``order`` as the order and cancel replies give
+    them (in Binance's key order)."""
+    return {
+        "price": _fmt(order.price),
+        "origQty": _fmt(order.orig_qty),
+        "executedQty": _fmt(order.executed_qty),
+        "origQuoteOrderQty": _fmt(order.orig_quote_order_qty),
+        "cummulativeQuoteQty": _fmt(order.cumm_quote_qty),
+        "status": order.status,
+        "timeInForce": order.time_in_force,
+        "type": order.type,
+        "side": order.side,
+    }
+
+
+class LocalBinanceExchange(SpotAccountExchange):
     """Binance spot over HTTP on 127.0.0.1 (see the module docstring for the semantics).
 
     ``balances`` are free amounts per asset; ``prices`` (unified symbols, ``BTC/USDT``) override
@@ -154,17 +131,10 @@ class LocalBinanceExchange(LocalExchangeServer):
         port: int = 0,
         clock: Clock = utc_now,
     ) -> None:
-        super().__init__(host=host, port=port, clock=clock)
-        self._api_key = api_key
-        self._api_secret = api_secret
-        self.fee_rate = Decimal(fee_rate)
+        super().__init__(
+            api_key, api_secret, balances, fee_rate=fee_rate, host=host, port=port, clock=clock
+        )
         self.spread = Decimal(spread)
-        #: ``enableWithdrawals`` of the key (apiRestrictions) and ``canWithdraw`` of the account.
-        self.can_withdraw = False
-        #: ``False`` makes ``/sapi/v1/account/apiRestrictions`` answer 404, as testnets do.
-        self.restrictions_endpoint_enabled = True
-        self.orders: list[LocalOrder] = []
-        self._lock = threading.RLock()
         self._markets: dict[str, _Market] = {}
         for info in binance_spot_exchange_info()["symbols"]:
             filters = {f["filterType"]: f for f in info.get("filters", [])}
@@ -175,15 +145,8 @@ class LocalBinanceExchange(LocalExchangeServer):
         self._prices: dict[str, Decimal] = {}
         for symbol, price in {**DEFAULT_PRICES, **(prices or {})}.items():
             self._prices[self._market_id(symbol)] = Decimal(price)
-        self._free: dict[str, Decimal] = {a: Decimal(v) for a, v in (balances or {}).items()}
-        self._locked: dict[str, Decimal] = {}
         self._next_order_id = 1_000_001
         self._next_trade_id = 500_001
-
-    def __repr__(self) -> str:
-        # Never show the key or secret.
-        state = f"base_url={self.base_url!r}" if self._httpd is not None else "stopped"
-        return f"LocalBinanceExchange({state}, orders={len(self.orders)})"
 
     # ============================================================================ test/drill API
     def set_price(self, symbol: str, price: Decimal) -> None:
@@ -204,22 +167,6 @@ class LocalBinanceExchange(LocalExchangeServer):
     def price(self, symbol: str) -> Decimal:
         """The current feed price of ``symbol``."""
         return self._prices[self._market_id(symbol)]
-
-    def open_orders(self, symbol: str | None = None) -> list[LocalOrder]:
-        """Resting orders (optionally of one symbol)."""
-        sid = self._market_id(symbol) if symbol else None
-        with self._lock:
-            return [o for o in self.orders if o.is_open and (sid is None or o.symbol == sid)]
-
-    def balance(self, asset: str) -> Decimal:
-        """Free balance of ``asset`` (see :meth:`locked` for the part held by open orders)."""
-        with self._lock:
-            return self._free.get(asset, Decimal(0))
-
-    def locked(self, asset: str) -> Decimal:
-        """Balance of ``asset`` held by resting orders."""
-        with self._lock:
-            return self._locked.get(asset, Decimal(0))
 
     def fault_reply(self, kind: FaultKind) -> LocalReply:
         """Binance's answers for the error-status faults."""
@@ -254,9 +201,7 @@ class LocalBinanceExchange(LocalExchangeServer):
                     "status unknown; execution status unknown.",
                 },
             )
-        status = {FaultKind.HTTP_500: 500, FaultKind.HTTP_502: 502, FaultKind.HTTP_503: 503}[kind]
-        page = f"<html><body><h1>{status} Server Error</h1></body></html>"
-        return LocalReply(status, page, content_type="text/html")
+        return self._server_error_page(kind)
 
     # ============================================================================ dispatch
     def handle(self, request: LocalRequest) -> LocalReply:
@@ -670,15 +615,7 @@ class LocalBinanceExchange(LocalExchangeServer):
             "orderListId": -1,
             "clientOrderId": params.get("newClientOrderId") or _random_client_id(),
             "transactTime": now,
-            "price": _fmt(order.price),
-            "origQty": _fmt(order.orig_qty),
-            "executedQty": _fmt(order.executed_qty),
-            "origQuoteOrderQty": _fmt(order.orig_quote_order_qty),
-            "cummulativeQuoteQty": _fmt(order.cumm_quote_qty),
-            "status": order.status,
-            "timeInForce": order.time_in_force,
-            "type": order.type,
-            "side": order.side,
+            **_order_state(order),
             "selfTradePreventionMode": "EXPIRE_MAKER",
         }
 
@@ -698,15 +635,7 @@ class LocalBinanceExchange(LocalExchangeServer):
             "orderListId": -1,
             "clientOrderId": order.client_order_id,
             "transactTime": now,
-            "price": _fmt(order.price),
-            "origQty": _fmt(order.orig_qty),
-            "executedQty": _fmt(order.executed_qty),
-            "origQuoteOrderQty": _fmt(order.orig_quote_order_qty),
-            "cummulativeQuoteQty": _fmt(order.cumm_quote_qty),
-            "status": order.status,
-            "timeInForce": order.time_in_force,
-            "type": order.type,
-            "side": order.side,
+            **_order_state(order),
             "workingTime": order.time_ms,
             "selfTradePreventionMode": "EXPIRE_MAKER",
         }
@@ -834,17 +763,8 @@ class LocalBinanceExchange(LocalExchangeServer):
         self._market(sid)
         return sid
 
-    def _market_id(self, symbol: str) -> str:
-        """``BTC/USDT`` or ``BTCUSDT`` → ``BTCUSDT``; ``ValueError`` for an unknown market."""
-        sid = self._by_unified.get(symbol, symbol)
-        if sid not in self._markets:
-            known = ", ".join(sorted(self._by_unified))
-            raise ValueError(f"LocalBinanceExchange: unknown market {symbol!r} (known: {known})")
-        return sid
-
-    def _now_ms(self) -> int:
-        now: datetime = self.clock()
-        return int(now.timestamp() * 1000)
+    def _has_market(self, sid: str) -> bool:
+        return sid in self._markets
 
 
 class _NotFound(BinanceApiError):

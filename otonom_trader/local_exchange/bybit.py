@@ -24,19 +24,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import uuid
-from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from otonom_trader.local_exchange.binance import DEFAULT_PRICES, LocalFill, LocalOrder
+from otonom_trader.local_exchange.account import LocalFill, LocalOrder, SpotAccountExchange
+from otonom_trader.local_exchange.binance import DEFAULT_PRICES
 from otonom_trader.local_exchange.faults import FaultKind
 from otonom_trader.local_exchange.server import (
     Clock,
-    LocalExchangeServer,
     LocalReply,
     LocalRequest,
     utc_now,
@@ -76,7 +74,7 @@ def _plain(value: Decimal) -> str:
     return text
 
 
-class LocalBybitExchange(LocalExchangeServer):
+class LocalBybitExchange(SpotAccountExchange):
     """Bybit v5 spot over HTTP on 127.0.0.1 (see the module docstring).
 
     Same constructor and test API as
@@ -98,14 +96,9 @@ class LocalBybitExchange(LocalExchangeServer):
         port: int = 0,
         clock: Clock = utc_now,
     ) -> None:
-        super().__init__(host=host, port=port, clock=clock)
-        self._api_key = api_key
-        self._api_secret = api_secret
-        self.fee_rate = Decimal(fee_rate)
-        self.can_withdraw = False
-        self.restrictions_endpoint_enabled = True
-        self.orders: list[LocalOrder] = []
-        self._lock = threading.RLock()
+        super().__init__(
+            api_key, api_secret, balances, fee_rate=fee_rate, host=host, port=port, clock=clock
+        )
         self._instruments = {i["symbol"]: i for i in bybit_spot_instruments()["list"]}
         self._by_unified = {
             f"{i['baseCoin']}/{i['quoteCoin']}": s for s, i in self._instruments.items()
@@ -113,14 +106,8 @@ class LocalBybitExchange(LocalExchangeServer):
         self._prices = {
             self._market_id(s): Decimal(p) for s, p in {**DEFAULT_PRICES, **(prices or {})}.items()
         }
-        self._free: dict[str, Decimal] = {a: Decimal(v) for a, v in (balances or {}).items()}
-        self._locked: dict[str, Decimal] = {}
         self._next_trade_id = 1
         self._next_order_id = 1_900_000_000_000_000_001
-
-    def __repr__(self) -> str:
-        state = f"base_url={self.base_url!r}" if self._httpd is not None else "stopped"
-        return f"LocalBybitExchange({state}, orders={len(self.orders)})"
 
     # ============================================================================ test/drill API
     def set_price(self, symbol: str, price: Decimal) -> None:
@@ -139,22 +126,6 @@ class LocalBybitExchange(LocalExchangeServer):
                 ):
                     self._fill(order, order.price)
 
-    def open_orders(self, symbol: str | None = None) -> list[LocalOrder]:
-        """Resting orders (optionally of one symbol)."""
-        sid = self._market_id(symbol) if symbol else None
-        with self._lock:
-            return [o for o in self.orders if o.is_open and (sid is None or o.symbol == sid)]
-
-    def balance(self, asset: str) -> Decimal:
-        """Free balance of ``asset``."""
-        with self._lock:
-            return self._free.get(asset, Decimal(0))
-
-    def locked(self, asset: str) -> Decimal:
-        """Balance of ``asset`` held by resting orders."""
-        with self._lock:
-            return self._locked.get(asset, Decimal(0))
-
     def fault_reply(self, kind: FaultKind) -> LocalReply:
         """Bybit-flavoured answers of the error-status faults."""
         if kind in (FaultKind.HTTP_429, FaultKind.HTTP_418):
@@ -163,9 +134,7 @@ class LocalBybitExchange(LocalExchangeServer):
         if kind is FaultKind.CODE_1007:
             # Bybit's "we do not know what happened" is retCode 10000 in an HTTP 200 reply.
             return LocalReply(200, self._envelope(None, 10000, "Server Timeout"))
-        status = {FaultKind.HTTP_500: 500, FaultKind.HTTP_502: 502, FaultKind.HTTP_503: 503}[kind]
-        page = f"<html><body><h1>{status} Server Error</h1></body></html>"
-        return LocalReply(status, page, content_type="text/html")
+        return self._server_error_page(kind)
 
     # ============================================================================ dispatch
     def handle(self, request: LocalRequest) -> LocalReply:
@@ -536,16 +505,8 @@ class LocalBybitExchange(LocalExchangeServer):
             raise BybitApiError(10001, "params error: symbol invalid")
         return sid
 
-    def _market_id(self, symbol: str) -> str:
-        sid = self._by_unified.get(symbol, symbol)
-        if sid not in self._instruments:
-            known = ", ".join(sorted(self._by_unified))
-            raise ValueError(f"LocalBybitExchange: unknown market {symbol!r} (known: {known})")
-        return sid
-
-    def _now_ms(self) -> int:
-        now: datetime = self.clock()
-        return int(now.timestamp() * 1000)
+    def _has_market(self, sid: str) -> bool:
+        return sid in self._instruments
 
 
 def _number(params: dict[str, str], name: str) -> Decimal:

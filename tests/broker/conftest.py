@@ -1,4 +1,6 @@
-"""Fixtures of the ccxt broker tests: a started local Binance and CcxtBrokers routed to it.
+"""Fixtures of the ccxt broker tests: CcxtBrokers routed to the started local exchanges.
+
+``local_binance`` / ``local_bybit`` and ``exchange_keys`` come from ``tests/conftest.py``.
 
 The brokers are real ``CcxtBroker`` objects driving the real ``ccxt.binance`` over HTTP; only
 the retry waits are replaced (``RecordingSleep``) so lookups after an ambiguous submit do not
@@ -8,7 +10,6 @@ wait in tests that do not depend on a server's timing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 
 import pytest
 
@@ -16,12 +17,6 @@ from otonom_trader.broker.ccxt_broker import CcxtBroker, RetryPolicy
 from otonom_trader.broker.config import BrokerConfig
 from otonom_trader.local_exchange import LocalBinanceExchange
 from otonom_trader.local_exchange.bybit import LocalBybitExchange
-
-TEST_KEY = "test-key"
-TEST_SECRET = "test-secret"
-START_BALANCES = {"USDT": Decimal("10000")}
-START_PRICES = {"BTC/USDT": Decimal("50000"), "ETH/USDT": Decimal("3000")}
-
 
 BrokerFactory = Callable[..., CcxtBroker]
 
@@ -37,36 +32,15 @@ class RecordingSleep:
 
 
 @pytest.fixture
-def local_binance() -> Iterator[LocalBinanceExchange]:
-    """A started local Binance (10 000 USDT; BTC/USDT 50 000, ETH/USDT 3 000)."""
-    with LocalBinanceExchange(
-        api_key=TEST_KEY,
-        api_secret=TEST_SECRET,
-        balances=dict(START_BALANCES),
-        prices=dict(START_PRICES),
-    ) as exchange:
-        yield exchange
-
-
-@pytest.fixture
-def local_bybit() -> Iterator[LocalBybitExchange]:
-    """A started local Bybit (same balances and prices as ``local_binance``)."""
-    with LocalBybitExchange(
-        api_key=TEST_KEY,
-        api_secret=TEST_SECRET,
-        balances=dict(START_BALANCES),
-        prices=dict(START_PRICES),
-    ) as exchange:
-        yield exchange
-
-
-@pytest.fixture
 def make_bybit_broker(
-    local_bybit: LocalBybitExchange, recording_sleep: RecordingSleep
+    local_bybit: LocalBybitExchange,
+    recording_sleep: RecordingSleep,
+    exchange_keys: tuple[str, str],
 ) -> Iterator[BrokerFactory]:
     """Build a CcxtBroker (real ``ccxt.bybit``) for ``local_bybit``; like
     ``make_binance_broker``. Bybit's testnet flag is off by default here: ``testnet: false``
     with a local ``base_url`` is what a production config aimed at a drill looks like."""
+    api_key, api_secret = exchange_keys
     brokers: list[CcxtBroker] = []
 
     def make(
@@ -78,8 +52,8 @@ def make_bybit_broker(
         values: dict[str, object] = {
             "kind": "bybit",
             "testnet": False,
-            "api_key": TEST_KEY,
-            "api_secret": TEST_SECRET,
+            "api_key": api_key,
+            "api_secret": api_secret,
             "base_url": local_bybit.base_url,
             "timeout_ms": 2000,
         }
@@ -105,10 +79,13 @@ def recording_sleep() -> RecordingSleep:
 
 @pytest.fixture
 def make_binance_broker(
-    local_binance: LocalBinanceExchange, recording_sleep: RecordingSleep
+    local_binance: LocalBinanceExchange,
+    recording_sleep: RecordingSleep,
+    exchange_keys: tuple[str, str],
 ) -> Iterator[BrokerFactory]:
     """Build a CcxtBroker for ``local_binance``; keyword arguments override config fields
     (``timeout_ms``, ``api_key`` …) and ``retry``/``sleep`` go to the broker."""
+    api_key, api_secret = exchange_keys
     brokers: list[CcxtBroker] = []
 
     def make(
@@ -120,8 +97,8 @@ def make_binance_broker(
         values: dict[str, object] = {
             "kind": "binance",
             "testnet": True,
-            "api_key": TEST_KEY,
-            "api_secret": TEST_SECRET,
+            "api_key": api_key,
+            "api_secret": api_secret,
             "base_url": local_binance.base_url,
             "timeout_ms": 2000,
         }
