@@ -40,35 +40,11 @@ def make_bybit_broker(
     """Build a CcxtBroker (real ``ccxt.bybit``) for ``local_bybit``; like
     ``make_binance_broker``. Bybit's testnet flag is off by default here: ``testnet: false``
     with a local ``base_url`` is what a production config aimed at a drill looks like."""
-    api_key, api_secret = exchange_keys
-    brokers: list[CcxtBroker] = []
-
-    def make(
-        *,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] | None = None,
-        **fields: object,
-    ) -> CcxtBroker:
-        values: dict[str, object] = {
-            "kind": "bybit",
-            "testnet": False,
-            "api_key": api_key,
-            "api_secret": api_secret,
-            "base_url": local_bybit.base_url,
-            "timeout_ms": 2000,
-        }
-        values.update(fields)
-        broker = CcxtBroker(
-            BrokerConfig(**values),  # type: ignore[arg-type]
-            retry=retry or RetryPolicy(read_attempts=3, lookup_attempts=3),
-            sleep=sleep or recording_sleep,
-        )
-        brokers.append(broker)
-        return broker
-
-    yield make
-    for broker in brokers:
-        broker.close()
+    yield from _broker_factory(
+        {"kind": "bybit", "testnet": False, "base_url": local_bybit.base_url},
+        exchange_keys,
+        recording_sleep,
+    )
 
 
 @pytest.fixture
@@ -85,6 +61,20 @@ def make_binance_broker(
 ) -> Iterator[BrokerFactory]:
     """Build a CcxtBroker for ``local_binance``; keyword arguments override config fields
     (``timeout_ms``, ``api_key`` …) and ``retry``/``sleep`` go to the broker."""
+    yield from _broker_factory(
+        {"kind": "binance", "testnet": True, "base_url": local_binance.base_url},
+        exchange_keys,
+        recording_sleep,
+    )
+
+
+def _broker_factory(
+    venue: dict[str, object],
+    exchange_keys: tuple[str, str],
+    recording_sleep: RecordingSleep,
+) -> Iterator[BrokerFactory]:
+    """Yield ``make(**fields)`` building CcxtBrokers on ``venue`` (closed after the test);
+    keyword arguments override config fields, ``retry``/``sleep`` go to the broker."""
     api_key, api_secret = exchange_keys
     brokers: list[CcxtBroker] = []
 
@@ -95,14 +85,12 @@ def make_binance_broker(
         **fields: object,
     ) -> CcxtBroker:
         values: dict[str, object] = {
-            "kind": "binance",
-            "testnet": True,
+            **venue,
             "api_key": api_key,
             "api_secret": api_secret,
-            "base_url": local_binance.base_url,
             "timeout_ms": 2000,
+            **fields,
         }
-        values.update(fields)
         broker = CcxtBroker(
             BrokerConfig(**values),  # type: ignore[arg-type]
             retry=retry or RetryPolicy(read_attempts=3, lookup_attempts=3),
