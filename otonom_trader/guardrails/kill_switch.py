@@ -280,79 +280,88 @@ class KillSwitch:
     def trip(self, reason: str, now: datetime, actor: str) -> KillSwitchTransition | None:
         """Halt the book by hand. It stays halted until ``reset``; returns the transition, or
         ``None`` when it was already halted (the trip is still recorded in the audit trail)."""
-        reason = _require_text(reason, "reason")
-        actor = _require_text(actor, "actor")[:_MAX_ACTOR]
-        now = _aware_utc(now)
-        for _ in range(_ATTEMPTS):
-            try:
-                with self.db.session() as session:
-                    row = self._load(session)
-                    record = row.record
-                    was_active = bool(record.active)
-                    record.manual = True
-                    numbers = _loads(record.numbers_json)
-                    numbers["manual_reason"] = reason
-                    record.numbers_json = _dumps(numbers)
-                    holds = _loads(record.locks_json) if self.guardrails else {}
-                    self._apply(record, holds, now, released=[])
-                    # Every manual trip is in the audit trail, even on an already halted book.
-                    event = self._event(
-                        session,
-                        "trigger",
-                        f"manual: {reason}",
-                        _loads(record.numbers_json),
-                        now,
-                        actor,
-                        True,
-                    )
-                    session.flush()
-            except (StaleDataError, IntegrityError):
-                continue
-            transition = None if was_active else event
-            self._announce([transition] if transition else [])
-            return transition
-        raise RuntimeError(f"kill-switch state of book {self.book!r} kept changing; gave up")
+        return self._manual_change(reason, now, actor, self._trip_row, announce_if_active=False)
 
     def reset(self, reason: str, now: datetime, actor: str) -> KillSwitchTransition | None:
         """Clear the halt by hand: the manual trip and every hold end (see the module doc).
         Returns the transition, or ``None`` when nothing was halted (still recorded)."""
+        return self._manual_change(reason, now, actor, self._reset_row, announce_if_active=True)
+
+    def _manual_change(
+        self,
+        reason: str,
+        now: datetime,
+        actor: str,
+        change: Callable[
+            [Session, KillSwitchStateRecord, str, datetime, str], KillSwitchTransition
+        ],
+        *,
+        announce_if_active: bool,
+    ) -> KillSwitchTransition | None:
+        """A person's trip or reset: a compare-and-set on the state row, retried when another
+        process changed it first. Every call is an audit event; it is announced as a transition
+        only when the state really flips (a trip of a clear book, a reset of a halted one)."""
         reason = _require_text(reason, "reason")
         actor = _require_text(actor, "actor")[:_MAX_ACTOR]
         now = _aware_utc(now)
         for _ in range(_ATTEMPTS):
             try:
                 with self.db.session() as session:
-                    row = self._load(session)
-                    record = row.record
+                    record = self._load(session).record
                     was_active = bool(record.active)
-                    holds = _loads(record.locks_json)
-                    cursors = _loads(record.cursors_json)
-                    ctx = GuardContext(session, self.book, Decimal(0), now, cursors)
-                    for name in holds:
-                        guard = self._by_name.get(name)
-                        if guard is not None:
-                            cursors.update(guard.release(ctx, manual=True))
-                    numbers = {"released": sorted(holds), "manual": bool(record.manual)}
-                    record.manual = False
-                    record.active = False
-                    record.reason = None
-                    record.tripped_at = None
-                    record.numbers_json = "{}"
-                    record.locks_json = "{}"
-                    record.cursors_json = _dumps(
-                        {k: v for k, v in cursors.items() if v is not None}
-                    )
-                    record.updated_at = now
-                    event = self._event(
-                        session, "reset", f"manual: {reason}", numbers, now, actor, True
-                    )
+                    event = change(session, record, reason, now, actor)
                     session.flush()
             except (StaleDataError, IntegrityError):
                 continue
-            transition = event if was_active else None
+            transition = event if was_active == announce_if_active else None
             self._announce([transition] if transition else [])
             return transition
         raise RuntimeError(f"kill-switch state of book {self.book!r} kept changing; gave up")
+
+    def _trip_row(
+        self,
+        session: Session,
+        record: KillSwitchStateRecord,
+        reason: str,
+        now: datetime,
+        actor: str,
+    ) -> KillSwitchTransition:
+        record.manual = True
+        numbers = _loads(record.numbers_json)
+        numbers["manual_reason"] = reason
+        record.numbers_json = _dumps(numbers)
+        holds = _loads(record.locks_json) if self.guardrails else {}
+        self._apply(record, holds, now, released=[])
+        # Every manual trip is in the audit trail, even on an already halted book.
+        return self._event(
+            session, "trigger", f"manual: {reason}", _loads(record.numbers_json), now, actor, True
+        )
+
+    def _reset_row(
+        self,
+        session: Session,
+        record: KillSwitchStateRecord,
+        reason: str,
+        now: datetime,
+        actor: str,
+    ) -> KillSwitchTransition:
+        holds = _loads(record.locks_json)
+        cursors = _loads(record.cursors_json)
+        ctx = GuardContext(session, self.book, Decimal(0), now, cursors)
+        for name in holds:
+            guard = self._by_name.get(name)
+            if guard is not None:
+                cursors.update(guard.release(ctx, manual=True))
+        numbers = {"released": sorted(holds), "manual": bool(record.manual)}
+        record.manual = False
+        record.active = False
+        record.reason = None
+        record.tripped_at = None
+        record.numbers_json = "{}"
+        record.locks_json = "{}"
+        record.cursors_json = _dumps({k: v for k, v in cursors.items() if v is not None})
+        record.updated_at = now
+        return self._event(session, "reset", f"manual: {reason}", numbers, now, actor, True)
 
     # ------------------------------------------------------------------ read side
 
