@@ -8,14 +8,13 @@ is one line naming the file and the key: ``config/alerts.yaml: email.smtp_port: 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from otonom_trader.alerts.config import AlertsConfig
-from otonom_trader.config.errors import ConfigError, ConfigValueError
+from otonom_trader.config.errors import ConfigError
 
 
 def load_alerts_file(path: str | Path) -> AlertsConfig:
@@ -40,48 +39,6 @@ def load_alerts_file(path: str | Path) -> AlertsConfig:
         if not isinstance(node, DictConfig):
             raise ConfigError("must be a mapping", key=f"{where}: alerts")
         raw = node
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(AlertsConfig), raw)
-        config = OmegaConf.to_object(merged)
-    except ConfigValueError:
-        raise _locate_value_error(raw, where) from None
-    except OmegaConfBaseException as exc:
-        key = getattr(exc, "full_key", None)
-        message = getattr(exc, "msg", None) or str(exc)
-        first = next((ln.strip() for ln in str(message).splitlines() if ln.strip()), "invalid")
-        raise ConfigError(first, key=f"{where}: {key}" if key else where) from None
-    assert isinstance(config, AlertsConfig)
-    return config
+    from otonom_trader.config.compose import build_structured
 
-
-def _locate_value_error(raw: DictConfig, where: str) -> ConfigError:
-    """Name the section (``email``, ``telegram``, ``routes.x``) whose values are refused."""
-    from otonom_trader.alerts.config import (
-        AlertRouteConfig,
-        EmailAlertConfig,
-        TelegramAlertConfig,
-    )
-
-    sections: list[tuple[str, type[Any], Any]] = [
-        ("email", EmailAlertConfig, raw.get("email")),
-        ("telegram", TelegramAlertConfig, raw.get("telegram")),
-    ]
-    routes = raw.get("routes")
-    if isinstance(routes, DictConfig):
-        sections += [(f"routes.{k!s}", AlertRouteConfig, v) for k, v in routes.items()]
-    for prefix, schema, node in sections:
-        if node is None:
-            continue
-        try:
-            OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), node))
-        except ConfigValueError as exc:
-            return ConfigError(str(exc).split(": ", 1)[1], key=f"{where}: {prefix}.{exc.field}")
-        except OmegaConfBaseException:
-            continue
-    try:
-        OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(AlertsConfig), raw))
-    except ConfigValueError as exc:
-        return ConfigError(str(exc).split(": ", 1)[1], key=f"{where}: {exc.field}")
-    except OmegaConfBaseException as exc:
-        return ConfigError(str(exc).splitlines()[0], key=where)
-    return ConfigError("invalid value", key=where)
+    return build_structured(AlertsConfig, raw, prefix=f"{where}: ")

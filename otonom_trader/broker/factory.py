@@ -19,12 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from otonom_trader.broker.base import Broker
 from otonom_trader.broker.config import BrokerConfig
-from otonom_trader.config.errors import ConfigError, ConfigValueError
+from otonom_trader.config.errors import ConfigError
 
 
 def load_broker_config(path: str | Path) -> BrokerConfig:
@@ -38,16 +36,9 @@ def load_broker_config(path: str | Path) -> BrokerConfig:
         raise ConfigError(f"{file}: not valid YAML ({exc.__class__.__name__})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: expected a mapping of broker settings")
-    try:
-        node = OmegaConf.merge(OmegaConf.structured(BrokerConfig), data)
-        cfg = OmegaConf.to_object(node)
-    except ConfigValueError as exc:
-        raise ConfigError(f"{file}: {exc}") from None
-    except OmegaConfBaseException as exc:
-        key = getattr(exc, "full_key", None)
-        first = (getattr(exc, "msg", None) or str(exc)).strip().splitlines()[0]
-        raise ConfigError(f"{file}: {key + ': ' if key else ''}{first}") from None
-    assert isinstance(cfg, BrokerConfig)
+    from otonom_trader.config.compose import build_structured
+
+    cfg = build_structured(BrokerConfig, data, prefix=f"{file}: ")
     _fill_keys_from_environment(cfg)
     return cfg
 

@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -24,6 +24,7 @@ from otonom_trader.config.schema import AppConfig, register_schema
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = PROJECT_ROOT / "conf"
+T = TypeVar("T")
 
 
 def compose_raw(overrides: list[str] | None = None, config_dir: Path | None = None) -> DictConfig:
@@ -49,15 +50,37 @@ def compose_raw(overrides: list[str] | None = None, config_dir: Path | None = No
 def to_app_config(cfg: DictConfig) -> AppConfig:
     """Validate values and build the typed ``AppConfig`` (resolves interpolations in memory)."""
     _refuse_unknown_keys(cfg)
-    try:
-        app = OmegaConf.to_object(cfg)
-    except ConfigValueError:
-        raise _locate_value_error(cfg) from None
-    except OmegaConfBaseException as exc:
-        raise _one_line(exc) from None
+    app = _to_object_checked(cfg)
     if not isinstance(app, AppConfig):
         raise ConfigError("the composed config is not an AppConfig (is 'schema' in defaults?)")
     return app
+
+
+def build_structured(schema: type[T], data: Any, prefix: str = "") -> T:
+    """Merge ``data`` (a mapping or a DictConfig) into ``schema`` and build the dataclass.
+
+    The one way every config file becomes a typed object (``broker.yaml``, ``alerts.yaml``):
+    an unknown key, a wrong type, an unset ``${oc.env:…}`` or a value the dataclass refuses is a
+    single-line ``ConfigError`` whose key is ``prefix`` + the full key (``alerts.yaml: email.
+    smtp_port``). Interpolations are resolved in memory only.
+    """
+    try:
+        node = OmegaConf.merge(OmegaConf.structured(schema), data)
+    except OmegaConfBaseException as exc:
+        raise _one_line(exc, prefix) from None
+    assert isinstance(node, DictConfig)
+    result = _to_object_checked(node, prefix)
+    assert isinstance(result, schema)
+    return result
+
+
+def _to_object_checked(cfg: DictConfig, prefix: str = "") -> Any:
+    try:
+        return OmegaConf.to_object(cfg)
+    except ConfigValueError:
+        raise _locate_value_error(cfg, prefix) from None
+    except OmegaConfBaseException as exc:
+        raise _one_line(exc, prefix) from None
 
 
 def load_config(
@@ -101,14 +124,15 @@ def _locate_value_error(cfg: DictConfig, path: str = "") -> ConfigError:
         OmegaConf.to_object(cfg)
     except ConfigValueError as exc:
         return ConfigError(str(exc).split(": ", 1)[1], key=f"{path}{exc.field}")
-    return ConfigError("invalid value", key=path.rstrip(".") or None)
+    return ConfigError("invalid value", key=path.rstrip(".: ") or None)
 
 
 _MISSING_OPTION = re.compile(r"Could not find '([^/']+)/([^']+)'")
 
 
-def _one_line(exc: BaseException) -> ConfigError:
-    """Turn Hydra's and OmegaConf's multi-line errors into one line naming the key."""
+def _one_line(exc: BaseException, prefix: str = "") -> ConfigError:
+    """Turn Hydra's and OmegaConf's multi-line errors into one line naming the key (after
+    ``prefix``, e.g. the file the value came from)."""
     text = str(exc)
     missing = _MISSING_OPTION.search(text)
     if missing:
@@ -126,8 +150,8 @@ def _one_line(exc: BaseException) -> ConfigError:
         # e.g. "Error parsing override 'mode'" + "missing EQUAL at '<EOF>'"
         first = f"{lines[0]}: {lines[1]}"
     if full_key:
-        return ConfigError(first, key=str(full_key))
+        return ConfigError(first, key=f"{prefix}{full_key!s}")
     match = re.search(r"full_key: (\S+)", str(inner))
     if match:
-        return ConfigError(first, key=match.group(1))
-    return ConfigError(first)
+        return ConfigError(first, key=f"{prefix}{match.group(1)}")
+    return ConfigError(first, key=prefix.rstrip(".: ") or None)
