@@ -213,21 +213,24 @@ def _valuation(
 
 
 def broker_account_valuation(ctx: CycleContext, marks: dict[str, Decimal]) -> BookValuation:
-    """The broker's real account: quote balance as cash, other assets marked to ``marks``."""
+    """The broker's real account: quote balance as cash, other assets marked to ``marks``
+    (the candles' closes); the broker's own marks only for an asset no candle prices."""
     from otonom_trader.broker.types import Position
 
     assert ctx.broker is not None
     cash = Decimal(0)
     positions: list[Position] = []
-    broker_positions = {p.symbol: p for p in ctx.broker.get_open_positions()}
+    broker_marks: dict[str, Decimal | None] | None = None  # fetched at most once, if needed
     for balance in ctx.broker.get_balances():
         if balance.asset == ctx.quote_asset:
             cash += balance.total
             continue
         symbol = f"{balance.asset}/{ctx.quote_asset}"
-        mark = marks.get(symbol) or (
-            broker_positions[symbol].mark_price if symbol in broker_positions else None
-        )
+        mark = marks.get(symbol)
+        if mark is None:
+            if broker_marks is None:
+                broker_marks = {p.symbol: p.mark_price for p in ctx.broker.get_open_positions()}
+            mark = broker_marks.get(symbol)
         if mark is None or balance.total <= 0:
             continue
         positions.append(Position(symbol, balance.total, mark, mark_price=mark))
