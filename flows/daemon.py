@@ -16,7 +16,6 @@ client ids instead) and the flow itself has no retries that could re-run a compl
 from __future__ import annotations
 
 import sys
-import time
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,10 +24,18 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 
+from otonom_trader.accounts.concurrency import account_concurrency
 from otonom_trader.alerts.hooks import alert_on_flow_crashed, alert_on_flow_failure
 from otonom_trader.config.compose import config_hash, load_config
 from otonom_trader.daemon import steps
 from otonom_trader.daemon.context import CycleContext, build_context
+from otonom_trader.daemon.cycle import (
+    EXIT_ACCOUNT_BUSY,
+    SKIPPED,
+    CycleSteps,
+    record_skipped,
+    run_cycle,
+)
 from otonom_trader.daemon.summary import BookLine, OrderLine, RunSummary
 
 # Reads are safe to repeat; backoff 2 s then 10 s covers a brief exchange or network hiccup.
@@ -85,35 +92,30 @@ def daemon(overrides: list[str] = []) -> RunSummary:  # noqa: B006 - the deploym
     run_context = get_run_context()
     flow_run_id = str(run_context.flow_run.id) if getattr(run_context, "flow_run", None) else None
     run_id = flow_run_id or ctx.new_run_id()
-    summary = steps.begin_run(ctx, run_id, flow_run_id)
-    started = time.perf_counter()
     try:
-        now = ctx.clock()
-        batch = fetch_signal_task(ctx, now)
-        summary.signals = steps.describe_signals(batch)
-        summary.data_issues = list(batch.issues)
-        guard = guard_check_task(ctx, batch, now)
-        summary.guard_active, summary.guard_reason = guard.active, guard.reason
-        summary.orders = execute_task(ctx, batch, run_id, summary)
-        summary.books = snapshot_task(ctx, batch.marks, run_id, ctx.clock())
-        health = health_check_task(ctx, run_id, ctx.clock())
-        summary.heartbeat_gap_s, summary.broker_ping = (
-            health.gap_since_previous_s,
-            health.broker_ping,
-        )
-        if ctx.mode.value == "shadow":
-            from otonom_trader.shadow.report import publish_run_artifact
-
-            publish_run_artifact(ctx.db, run_id)
-    except BaseException as exc:
-        summary.duration_s = time.perf_counter() - started
-        steps.finish_run(ctx, summary, "failed", f"{type(exc).__name__}: {exc}")
+        with account_concurrency(ctx.account.account_id, app.execution.lease_wait_seconds) as slot:
+            if not slot.acquired:
+                return record_skipped(ctx, run_id, flow_run_id, slot.reason)
+            return run_cycle(ctx, run_id, flow_run_id=flow_run_id, cycle_steps=FLOW_STEPS)
+    finally:
         ctx.close()
-        raise
-    summary.duration_s = time.perf_counter() - started
-    steps.finish_run(ctx, summary, "succeeded")
-    ctx.close()
-    return summary
+
+
+def _publish_shadow_artifact(ctx: CycleContext, run_id: str) -> None:
+    if ctx.mode.value == "shadow":
+        from otonom_trader.shadow.report import publish_run_artifact
+
+        publish_run_artifact(ctx.db, run_id)
+
+
+FLOW_STEPS = CycleSteps(
+    fetch_signal=fetch_signal_task,
+    guard_check=guard_check_task,
+    execute=execute_task,
+    snapshot=snapshot_task,
+    health_check=health_check_task,
+    after=_publish_shadow_artifact,
+)
 
 
 # -- command line -------------------------------------------------------------------------------
@@ -179,6 +181,9 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - the flow logged the traceback; one line here
         print(f"cycle failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    if summary.status == SKIPPED:
+        print(f"skipped: {summary.notes[-1]}", file=sys.stderr)
+        return EXIT_ACCOUNT_BUSY
     summary.render()
     return 0
 

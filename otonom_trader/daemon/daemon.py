@@ -15,8 +15,6 @@ so the library, the CLI and the Prefect flow run the same configuration and the 
 
 from __future__ import annotations
 
-import time
-import traceback
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -25,8 +23,8 @@ from pathlib import Path
 from otonom_trader.broker.factory import load_broker_config
 from otonom_trader.config.compose import compose_raw, config_hash, to_app_config
 from otonom_trader.config.schema import AppConfig
-from otonom_trader.daemon import steps
 from otonom_trader.daemon.context import CycleContext, build_context
+from otonom_trader.daemon.cycle import run_cycle
 from otonom_trader.daemon.summary import RunSummary
 from otonom_trader.guardrails.config import GuardrailConfig
 from otonom_trader.mode import ExecutionMode
@@ -71,35 +69,12 @@ class TradingDaemon:
         return self._context
 
     def run_once(self, run_id: str | None = None) -> RunSummary:
-        """Run one cycle and return its summary. A failed step marks the run failed and
-        re-raises; trading state stays consistent because every write is transactional."""
-        ctx = self.context
-        run_id = run_id or ctx.new_run_id()
-        started = time.perf_counter()
-        summary = steps.begin_run(ctx, run_id)
-        try:
-            now = ctx.clock()
-            batch = steps.fetch_signal(ctx, now)
-            summary.signals = steps.describe_signals(batch)
-            summary.data_issues = list(batch.issues)
-            guard = steps.guard_check(ctx, batch, now)
-            summary.guard_active, summary.guard_reason = guard.active, guard.reason
-            summary.orders = steps.execute(ctx, batch, run_id, summary)
-            summary.books = steps.snapshot(ctx, batch.marks, run_id, ctx.clock())
-            health = steps.health_check(ctx, run_id, ctx.clock())
-            summary.heartbeat_gap_s, summary.broker_ping = (
-                health.gap_since_previous_s,
-                health.broker_ping,
-            )
-        except BaseException as exc:
-            summary.duration_s = time.perf_counter() - started
-            steps.finish_run(
-                ctx, summary, "failed", "".join(traceback.format_exception_only(exc)).strip()
-            )
-            raise
-        summary.duration_s = time.perf_counter() - started
-        steps.finish_run(ctx, summary, "succeeded")
-        return summary
+        """Run one cycle and return its summary (``otonom_trader.daemon.cycle.run_cycle``).
+
+        A failed step marks the run failed and re-raises; trading state stays consistent
+        because every write is transactional. When another cycle holds the account, the run
+        is ``skipped``: nothing is read or sent, and the summary says who holds it."""
+        return run_cycle(self.context, run_id)
 
     def close(self) -> None:
         """Release connections."""
