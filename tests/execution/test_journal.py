@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from otonom_trader.broker.types import OrderFill, OrderRequest, OrderSide, OrderStatus
 from otonom_trader.execution.journal import (
     already_sent,
-    journal_order,
     intent_client_order_id,
     intent_key,
+    journal_order,
     random_client_order_id,
     record_failure,
     record_fill,
