@@ -228,11 +228,14 @@ def test_shadow_books_share_one_decision(sqlite_db: Database) -> None:
             book.place_order(buy("0.01"))
 
 
-def test_venue_extras_stay_reachable_through_the_wrapper(sqlite_db: Database) -> None:
+def test_the_gate_forwards_only_the_broker_interface(sqlite_db: Database) -> None:
+    # The gate is the one object every order passes: nothing else of the venue leaks through
+    # it by accident (no attribute forwarding); the venue stays reachable by name.
     raw = HoldingsBroker()
     broker = guarded(sqlite_db, raw, Clock(T0))
 
-    assert broker.quote_asset == "USDT"
+    assert not hasattr(broker, "quote_asset")
+    assert broker.raw_broker.quote_asset == "USDT"  # type: ignore[attr-defined]
     assert broker.name == raw.name and broker.ping()
 
 
