@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +28,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 class DatabaseError(RuntimeError):
     """The database cannot be used as it is (newer schema, bad URL, unreachable server)."""
+
+
+#: Advisory lock key that serialises schema migrations on PostgreSQL (any fixed 64-bit number).
+_MIGRATION_LOCK = 0x6F746F6E6F6D0001
 
 
 def default_sqlite_path() -> Path:
@@ -138,6 +142,12 @@ class Database:
             )
         cfg = _alembic_config(self.url)
         with self.engine.begin() as conn:
+            # Two processes opening a new database at once must not both create the schema:
+            # the first migrates, the second waits for it and then finds nothing to do.
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+            elif self.dialect == "sqlite":
+                conn.exec_driver_sql("BEGIN EXCLUSIVE")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "heads")
 
