@@ -289,6 +289,10 @@ class ExecutionEngine:
             elif isinstance(error, AmbiguousOrderError):
                 record_failure(record, OrderStatus.UNKNOWN, str(error), done)
                 self.blocked.add((leg.book, intent.symbol, intent.side.value))
+            elif isinstance(error, KillSwitchError):
+                # Refused at the gate: it never left, so once the switch clears (a manual reset
+                # within the same candle) the same intent may still be sent.
+                record_failure(record, OrderStatus.NOT_SENT, str(error), done)
             else:
                 record_failure(record, OrderStatus.REJECTED, str(error), done)
             line = _line_from_record(record)

@@ -120,6 +120,7 @@ def record_fill(record: OrderRecord, fill: OrderFill, now: datetime) -> None:
     record.fee = fill.fee
     record.fee_currency = fill.fee_currency
     record.exchange_order_id = fill.order_id
+    record.error = None  # an earlier attempt's refusal (a halt since reset) no longer applies
     record.updated_at = now
 
 
