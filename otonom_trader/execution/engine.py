@@ -165,13 +165,7 @@ class ExecutionEngine:
         try:
             found = leg.gate.fetch_order_by_client_id(record.symbol, cid)
         except (BrokerError, NotImplementedError) as exc:
-            report.unresolved.append(cid)
-            report.blocked.add((leg.book, record.symbol, record.side))
-            self._raise_alert(
-                f"order {cid} ({record.side} {record.symbol}, {leg.book}) could not be looked "
-                f"up: {exc}; {record.side} {record.symbol} stays blocked",
-                f"unresolved-order:{cid}",
-            )
+            self._keep_unresolved(leg, record, report, f"could not be looked up: {exc}")
             return
         now = self.clock()
         with self.db.session() as session:
@@ -190,16 +184,7 @@ class ExecutionEngine:
                 log.warning("recovered order %s from the venue: %s", cid, found.status.value)
                 return
             young = now - row.created_at < self._window
-            if young and not leg.gate.reports_orders_instantly:
-                record_failure(
-                    row,
-                    OrderStatus.UNKNOWN,
-                    "not found on the venue yet; may still be in flight",
-                    now,
-                )
-                report.unresolved.append(cid)
-                report.blocked.add((leg.book, row.symbol, row.side))
-            else:
+            if not young or leg.gate.reports_orders_instantly:
                 record_failure(
                     row,
                     OrderStatus.NOT_SENT,
@@ -208,11 +193,26 @@ class ExecutionEngine:
                 )
                 report.not_sent.append(cid)
                 return
-        self._raise_alert(
-            f"order {cid} ({record.side} {record.symbol}, {leg.book}) is not resolved yet; "
-            f"{record.side} {record.symbol} stays blocked until it is",
-            f"unresolved-order:{cid}",
-        )
+        self._keep_unresolved(leg, record, report, "not found on the venue yet; may be in flight")
+
+    def _keep_unresolved(
+        self, leg: ExecutionLeg, record: OrderRecord, report: RecoveryReport, why: str
+    ) -> None:
+        """Mark the order unknown and block its symbol and side; alert when it *becomes*
+        unknown (one alert per unresolved order, not one per cycle)."""
+        report.unresolved.append(record.client_order_id)
+        report.blocked.add((leg.book, record.symbol, record.side))
+        with self.db.session() as session:
+            row = session.get(OrderRecord, record.id)
+            assert row is not None
+            newly = OrderStatus(row.status) is not OrderStatus.UNKNOWN
+            record_failure(row, OrderStatus.UNKNOWN, why, self.clock())
+        if newly:
+            self._raise_alert(
+                f"order {record.client_order_id} ({record.side} {record.symbol}, {leg.book}) "
+                f"is unresolved ({why}); no new {record.side} {record.symbol} until it resolves",
+                f"unresolved-order:{record.client_order_id}",
+            )
 
     # ------------------------------------------------------------------ execution
 
@@ -250,6 +250,21 @@ class ExecutionEngine:
             quantity if quantity > 0 else intent.quantity,
             client_order_id=cid,
         )
+        if (leg.book, intent.symbol, intent.side.value) in self.blocked:
+            # Not even journaled: the intent waits until the unresolved order resolves.
+            line = OrderLine(
+                book=leg.book,
+                symbol=intent.symbol,
+                side=intent.side.value,
+                requested_qty=request.quantity,
+                status="blocked",
+                filled_qty=Decimal(0),
+                price=None,
+                fee=Decimal(0),
+                client_order_id=cid,
+                error="blocked: an earlier order for this symbol and side is unresolved",
+            )
+            return LegResult(line, None, None)
         with self.db.session() as session:
             record = journal_order(
                 session,
@@ -266,9 +281,6 @@ class ExecutionEngine:
                     f"{record.filled_qty} filled); not resent"
                 )
                 return LegResult(_not_sent_line(record, "already_sent", note), None, None)
-            if (leg.book, intent.symbol, intent.side.value) in self.blocked:
-                note = "blocked: an earlier order for this symbol and side is unresolved"
-                return LegResult(_not_sent_line(record, "blocked", note), None, None)
         fill: OrderFill | None = None
         error: BaseException | None = None
         try:
