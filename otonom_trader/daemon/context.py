@@ -20,7 +20,6 @@ from otonom_trader.accounts.identity import PAPER_ACCOUNT_ID, Account
 from otonom_trader.broker.base import Broker
 from otonom_trader.broker.factory import build_broker
 from otonom_trader.broker.guarded import GuardedBroker
-from otonom_trader.broker.sim import SimulatedExchange
 from otonom_trader.config.compose import PROJECT_ROOT
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.config.schema import AppConfig
@@ -252,13 +251,10 @@ def _refuse_unconfirmed_production(app: AppConfig, mode: ExecutionMode) -> None:
 
 
 def _build_broker(app: AppConfig, db: Database, clock: Callable[[], datetime]) -> Broker:
-    if app.broker.kind == "sim":
-        # The simulated exchange keeps its account beside the database, like an exchange
-        # account that outlives the process.
-        return SimulatedExchange(
-            app.broker.sim, app.broker.quote_asset, state_path=_sim_state_path(db), clock=clock
-        )
-    return build_broker(app.broker)
+    # The simulated exchange keeps its account beside the database, like an exchange account
+    # that outlives the process.
+    state = _sim_state_path(db) if app.broker.kind == "sim" else None
+    return build_broker(app.broker, state_path=state, clock=clock)
 
 
 def _sim_endpoint(db: Database) -> str:

@@ -93,9 +93,10 @@ class _Drill:
                 taker_fee_bps=0.0,
                 maker_fee_bps=0.0,
             )
-            from otonom_trader.broker.sim import SimulatedExchange
+            from otonom_trader.broker.config import BrokerConfig
+            from otonom_trader.broker.factory import build_broker
 
-            self.exchange = SimulatedExchange(sim_cfg)
+            self.exchange = build_broker(BrokerConfig(kind="sim", sim=sim_cfg), clock=self.clock)
             self.paper = PaperBroker(db, DRILL_PAPER_BOOK, paper_cfg, clock=self.clock)
         equity: Callable[[], Decimal] = lambda: account_equity(self.exchange)  # noqa: E731
         self.guarded = GuardedBroker(
