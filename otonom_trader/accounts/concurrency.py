@@ -32,13 +32,20 @@ def ensure_account_limit(name: str) -> None:
     """Create the one-slot limit ``name`` unless it exists (a person may have changed it)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    from prefect.exceptions import ObjectNotFound
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
     with get_client(sync_client=True) as client:
         try:
             client.read_global_concurrency_limit_by_name(name)
+            return
         except ObjectNotFound:
+            pass
+        try:
             client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+        except ObjectAlreadyExists:
+            pass  # another run created it between our read and our create: the same limit
+        except Exception:  # noqa: BLE001 - the server may report that race as an error too
+            client.read_global_concurrency_limit_by_name(name)  # raises if it truly is missing
 
 
 @contextmanager

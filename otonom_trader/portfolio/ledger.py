@@ -17,6 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from otonom_trader.broker.types import OrderFill, OrderSide, Position
@@ -48,14 +49,25 @@ class BookValuation:
 def ensure_account(
     session: Session, book: str, initial_cash: Decimal, quote_asset: str
 ) -> BookAccount:
-    """The book's account row, created with ``initial_cash`` on first use."""
+    """The book's account row, created with ``initial_cash`` on first use.
+
+    Two processes may open the same new book at once (two cycles started together, before
+    the account's lease decides which one trades): the loser of the insert reads the winner's
+    row instead of failing."""
     account = session.get(BookAccount, book)
-    if account is None:
-        account = BookAccount(
-            book=book, quote_asset=quote_asset, cash=initial_cash, initial_cash=initial_cash
-        )
-        session.add(account)
-        session.flush()
+    if account is not None:
+        return account
+    try:
+        with session.begin_nested():
+            session.add(
+                BookAccount(
+                    book=book, quote_asset=quote_asset, cash=initial_cash, initial_cash=initial_cash
+                )
+            )
+    except IntegrityError:
+        pass
+    account = session.get(BookAccount, book, populate_existing=True)
+    assert account is not None
     return account
 
 

@@ -47,6 +47,8 @@ def _overrides(db_url: str, base_url: str, label: str) -> list[str]:
         "broker=binance_testnet",
         f"broker.base_url={base_url}",
         f"broker.label={label}",
+        # The held reply must outlast the slower cycle's start-up on a loaded machine.
+        "broker.timeout_ms=180000",
         "data=exchange",
         f"data.exchange_base_url={base_url}",
         f"strategy.path={FIXTURES / 'always_buy_v1.0.yaml'}",
