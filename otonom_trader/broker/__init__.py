@@ -34,6 +34,7 @@ from otonom_trader.broker.types import (
     OrderStatus,
     OrderType,
     Position,
+    Trade,
     to_decimal,
 )
 
@@ -69,6 +70,7 @@ __all__ = [
     "RetryPolicy",
     "SimExchangeConfig",
     "TemporaryBrokerError",
+    "Trade",
     "audit_api_key",
     "build_broker",
     "load_broker_config",

@@ -71,6 +71,7 @@ from otonom_trader.broker.types import (
     OrderStatus,
     OrderType,
     Position,
+    Trade,
     to_decimal,
 )
 from otonom_trader.config.errors import ConfigError
@@ -604,6 +605,7 @@ class CcxtBroker(Broker):
             requested_qty = requested if requested is not None else _dec(amount)
             order_side = OrderSide(order.get("side") or (side.value if side else ""))
             fee, fee_currency = self._fee_in_quote(order, symbol, avg_price)
+            trades = self._trades_of(order, symbol, filled)
             timestamp = order.get("timestamp")
             when = datetime.fromtimestamp(int(timestamp) / 1000, UTC) if timestamp else self._now()
             return OrderFill(
@@ -619,12 +621,44 @@ class CcxtBroker(Broker):
                 fee_currency=fee_currency,
                 timestamp=when,
                 latency_ms=latency_ms,
+                trades=trades,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BadExchangeReplyError(
                 f"{self._kind}: order reply for {symbol} could not be read "
                 f"({type(exc).__name__}: {exc})"
             ) from exc
+
+    def _trades_of(self, order: dict[str, Any], symbol: str, filled: Decimal) -> tuple[Trade, ...]:
+        """The order's trades with their fees in the charged asset: from the reply when it
+        carries them (Binance's FULL reply), otherwise from the account's trade list."""
+        raw = [t for t in (order.get("trades") or []) if t and t.get("id")]
+        if not raw and filled > 0 and self._exchange.has.get("fetchMyTrades"):
+            order_id = str(order["id"])
+            try:
+                listed = self.read(
+                    f"fetch trades of order {order_id} on {symbol}",
+                    lambda: self._exchange.fetch_my_trades(
+                        symbol, None, None, {"orderId": order_id}
+                    ),
+                )
+            except BrokerError as exc:
+                log.warning("%s: trades of order %s not available: %s", self._kind, order_id, exc)
+                listed = []
+            raw = [t for t in listed if str(t.get("order") or order_id) == order_id]
+        trades = []
+        for item in raw:
+            fee = item.get("fee") or {}
+            trades.append(
+                Trade(
+                    trade_id=str(item["id"]),
+                    quantity=_dec(item.get("amount")),
+                    price=_dec(item.get("price")),
+                    fee=_dec(fee.get("cost")),
+                    fee_currency=(str(fee["currency"]) if fee.get("currency") else None),
+                )
+            )
+        return tuple(trades)
 
     def _fee_in_quote(
         self, order: dict[str, Any], symbol: str, avg_price: Decimal | None

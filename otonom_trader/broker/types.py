@@ -109,6 +109,26 @@ class OrderRequest:
 
 
 @dataclass(frozen=True)
+class Trade:
+    """One execution as the venue reports it: its own id, quantity, price and the fee it charged
+    *in the asset it charged it in* (Binance takes a BUY's fee in the bought asset unless BNB pays
+    it). The ledger books each trade once, by ``trade_id``."""
+
+    trade_id: str
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal = Decimal(0)
+    fee_currency: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "quantity", to_decimal(self.quantity, name="trade quantity"))
+        object.__setattr__(self, "price", to_decimal(self.price, name="trade price"))
+        object.__setattr__(self, "fee", to_decimal(self.fee, name="trade fee"))
+        if not self.trade_id:
+            raise ValueError("a trade needs the venue's trade id")
+
+
+@dataclass(frozen=True)
 class OrderFill:
     """The result of ``place_order``: what was filled, at what average price, for what fee.
 
@@ -128,6 +148,9 @@ class OrderFill:
     fee_currency: str | None = None
     timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
     latency_ms: float | None = None
+    #: The venue's own trade records of this order (empty when it reports only the aggregate:
+    #: then the aggregate is booked as one trade, keyed by the order id).
+    trades: tuple[Trade, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "side", OrderSide(self.side))

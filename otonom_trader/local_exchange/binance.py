@@ -222,6 +222,7 @@ class LocalBinanceExchange(SpotAccountExchange):
             ("GET", "/api/v3/order"): self._query_order,
             ("DELETE", "/api/v3/order"): self._cancel_order,
             ("GET", "/api/v3/openOrders"): self._open_orders,
+            ("GET", "/api/v3/myTrades"): self._my_trades,
             ("GET", "/sapi/v1/account/apiRestrictions"): self._api_restrictions,
         }
         try:
@@ -592,6 +593,42 @@ class LocalBinanceExchange(SpotAccountExchange):
             "origQuoteOrderQty": _fmt(order.orig_quote_order_qty),
             "selfTradePreventionMode": "EXPIRE_MAKER",
         }
+
+    def _my_trades(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        """``GET /api/v3/myTrades``: the account's trades in one symbol (optionally of one
+        ``orderId``, or from ``fromId`` on), oldest first, at most ``limit`` (default 500)."""
+        sid = params.get("symbol", "")
+        if sid not in self._markets:
+            raise BinanceApiError(400, -1121, "Invalid symbol.")
+        order_id = params.get("orderId")
+        from_id = int(params["fromId"]) if params.get("fromId") else None
+        limit = min(int(params.get("limit") or 500), 1000)
+        trades: list[dict[str, Any]] = []
+        for order in self.orders:
+            if order.symbol != sid or (order_id is not None and str(order.order_id) != order_id):
+                continue
+            for fill in order.fills:
+                if from_id is not None and fill.trade_id < from_id:
+                    continue
+                trades.append(
+                    {
+                        "symbol": sid,
+                        "id": fill.trade_id,
+                        "orderId": order.order_id,
+                        "orderListId": -1,
+                        "price": _fmt(fill.price),
+                        "qty": _fmt(fill.qty),
+                        "quoteQty": _fmt(fill.price * fill.qty),
+                        "commission": _fmt(fill.commission),
+                        "commissionAsset": fill.commission_asset,
+                        "time": order.update_time_ms or order.time_ms,
+                        "isBuyer": order.side == "BUY",
+                        "isMaker": False,
+                        "isBestMatch": True,
+                    }
+                )
+        trades.sort(key=lambda t: int(t["id"]))
+        return trades[:limit]
 
     def _cancel_order(self, params: dict[str, str]) -> dict[str, Any]:
         order = self._find_order(params, code=-2011, msg="Unknown order sent.")

@@ -110,7 +110,11 @@ class FillRecord(Base):
 
     order: Mapped[OrderRecord] = relationship(back_populates="fills")
 
-    __table_args__ = (Index("ix_fills_book_id", "book", "id"),)
+    __table_args__ = (
+        Index("ix_fills_book_id", "book", "id"),
+        # A venue trade is booked once per book (a NULL id — none known — never collides).
+        Index("ux_fills_book_trade", "book", "exchange_trade_id", unique=True),
+    )
 
 
 class PortfolioSnapshot(Base):
@@ -154,6 +158,9 @@ class BookPosition(Base):
     book: Mapped[str] = mapped_column(String(32), primary_key=True)
     symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
     quantity: Mapped[Decimal]
-    avg_entry_price: Mapped[Decimal]
+    avg_entry_price: Mapped[Decimal]  # cost_basis / quantity, for display and stops
+    # What the held quantity cost, fees included: realized PnL is computed from it, so closing a
+    # position realizes exactly its cash result (no rounding of an average price).
+    cost_basis: Mapped[Decimal] = mapped_column(default=Decimal(0))
     realized_pnl: Mapped[Decimal] = mapped_column(default=Decimal(0))
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)

@@ -2,11 +2,12 @@
 
 One ledger serves every book: the paper trader's own book ("paper") and our record of what the
 broker filled ("broker"). A fill and its effect on cash and position are written in one
-transaction, so a book is never half-updated. Average-cost rules: a buy adds its cost *and its
-fee* to the position's cost basis (``avg_entry_price`` is the break-even price per unit); a sell
-realizes ``(price − avg_entry) × qty − fee`` and leaves the average unchanged. Counting the buy
-fee in the basis is what makes a closed round trip's realized PnL equal the cash it made or lost
-(a trade that only lost its fees is a loss, which the consecutive-loss guardrail must see).
+transaction, so a book is never half-updated. Cost-basis rules: a buy adds its cost *and its
+fee* to the position's cost basis (``avg_entry_price`` = basis / quantity, the break-even price
+per unit); a sell realizes its proceeds minus the basis of what it sold. Counting the buy fee in
+the basis is what makes a closed round trip's realized PnL equal the cash it made or lost — to
+the last digit (a trade that only lost its fees is a loss, which the consecutive-loss guardrail
+must see). Fees are booked in the asset the venue charged them in (``book_trade``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from otonom_trader.broker.types import OrderFill, OrderSide, Position
+from otonom_trader.broker.types import OrderFill, OrderSide, Position, Trade
+from otonom_trader.market.symbols import split
 from otonom_trader.persistence.models import (
     BookAccount,
     BookPosition,
@@ -80,68 +82,154 @@ def positions_of(session: Session, book: str) -> dict[str, BookPosition]:
 def apply_fill(
     session: Session, book: str, order: OrderRecord, fill: OrderFill, now: datetime
 ) -> FillRecord | None:
-    """Record ``fill`` against ``order`` and move the book's cash and position.
+    """Book the venue's trades of ``fill`` against ``order``: cash, position, fees, PnL.
 
-    Fees are in the quote asset (brokers convert before this point). Returns the fill row, or
-    ``None`` when nothing was filled. Booking is once per order: an order that already has its
-    fill row (booked by the broker itself, by an earlier attempt or by recovery) is not booked
-    again, whoever calls.
+    Each trade is booked once per book, keyed by the venue's trade id (a fill that reports no
+    trades is booked as one trade keyed by its order id), so booking the same fill again — by
+    the paper venue itself, a re-run or recovery — changes nothing. Fees are booked in the asset
+    the venue charged them in (see ``book_trade``). Returns the newest fill row of the order, or
+    ``None`` when nothing was filled.
     """
     if fill.quantity <= 0 or fill.price is None:
         return None
-    if order.id is not None:
-        booked = session.scalars(
-            select(FillRecord).where(FillRecord.order_id == order.id).limit(1)
-        ).first()
-        if booked is not None:
-            return booked
     account = session.get(BookAccount, book)
     if account is None:
         raise RuntimeError(f"book {book!r} has no account; call ensure_account first")
-    position = session.get(BookPosition, (book, order.symbol))
-    if position is None:
-        position = BookPosition(book=book, symbol=order.symbol, quantity=ZERO, avg_entry_price=ZERO)
-        session.add(position)
-    notional = fill.quantity * fill.price
+    trades = fill.trades or (
+        Trade(fill.order_id, fill.quantity, fill.price, fill.fee, fill.fee_currency),
+    )
+    ids = [t.trade_id for t in trades] + [fill.order_id]
+    booked = set(
+        session.scalars(
+            select(FillRecord.exchange_trade_id).where(
+                FillRecord.book == book, FillRecord.exchange_trade_id.in_(ids)
+            )
+        )
+    )
+    if fill.order_id in booked and fill.trades:
+        return _newest_fill(session, order)  # booked before as one aggregate trade
+    for trade in trades:
+        if trade.trade_id not in booked:
+            book_trade(session, account, order, fill.side, trade, now)
+    session.flush()
+    return _newest_fill(session, order)
+
+
+def _newest_fill(session: Session, order: OrderRecord) -> FillRecord | None:
+    return session.scalars(
+        select(FillRecord).where(FillRecord.order_id == order.id).order_by(FillRecord.id.desc())
+    ).first()
+
+
+def book_trade(
+    session: Session,
+    account: BookAccount,
+    order: OrderRecord,
+    side: OrderSide,
+    trade: Trade,
+    now: datetime,
+) -> FillRecord:
+    """Move the book's cash and position by one trade, its fee where the venue charged it.
+
+    * a fee in the quote asset comes out of cash;
+    * a fee in the base asset comes out of the position (Binance: a BUY without BNB receives
+      0.999 of what it bought), so the book holds what the exchange holds;
+    * a fee in a third asset (BNB) comes out of the book's holding of that asset, and its cost
+      basis moves into this trade's cost (a buy) or out of its proceeds (a sell).
+
+    Realized PnL is proceeds minus the cost basis of what was sold: closing a whole position
+    realizes exactly its cash result (break-even is zero, not −1E-27).
+    """
+    book = account.book
+    base, quote = split(order.symbol)
+    position = _position(session, book, order.symbol)
+    currency = (trade.fee_currency or quote).upper()
+    quote_fee = trade.fee if currency == quote else ZERO
+    base_fee = trade.fee if currency == base else ZERO
+    third_cost = ZERO
+    if currency not in (base, quote) and trade.fee > 0:
+        third_cost = _spend_holding(session, book, f"{currency}/{quote}", trade.fee, now)
+    notional = trade.quantity * trade.price
     realized: Decimal | None = None
-    if fill.side is OrderSide.BUY:
-        new_qty = position.quantity + fill.quantity
-        # The buy fee is part of what the position cost (see the module docstring).
-        position.avg_entry_price = (
-            position.quantity * position.avg_entry_price + notional + fill.fee
-        ) / new_qty
-        position.quantity = new_qty
-        account.cash -= notional + fill.fee
+    if side is OrderSide.BUY:
+        position.quantity += trade.quantity - base_fee
+        position.cost_basis += notional + quote_fee + third_cost
+        account.cash -= notional + quote_fee
     else:
-        sold = min(fill.quantity, position.quantity)
-        realized = (fill.price - position.avg_entry_price) * sold - fill.fee
+        held = position.quantity
+        matched = min(trade.quantity, held)
+        leaving = min(trade.quantity + base_fee, held)
+        cost_part = position.cost_basis if leaving >= held else position.cost_basis * leaving / held
+        proceeds = notional - quote_fee - third_cost
         # Selling more than the book recorded (holdings bought outside this system) realizes
         # nothing on the excess and never leaves a negative spot position.
-        position.quantity -= sold
+        share = proceeds if matched == trade.quantity else proceeds * matched / trade.quantity
+        realized = share - cost_part if held > 0 else ZERO
+        position.quantity -= leaving
+        position.cost_basis -= cost_part
         position.realized_pnl += realized
-        account.cash += notional - fill.fee
+        account.cash += notional - quote_fee
         account.realized_pnl += realized
-        if position.quantity <= 0:
-            position.avg_entry_price = ZERO
-    account.fees_paid += fill.fee
+    _refresh_average(position)
+    fee_value = quote_fee + base_fee * trade.price + third_cost
+    account.fees_paid += fee_value
     account.updated_at = now
     position.updated_at = now
     record = FillRecord(
         order_id=order.id,
         book=book,
         symbol=order.symbol,
-        side=fill.side.value,
-        quantity=fill.quantity,
-        price=fill.price,
-        fee=fill.fee,
-        fee_currency=fill.fee_currency,
+        side=side.value,
+        quantity=trade.quantity,
+        price=trade.price,
+        fee=trade.fee,
+        fee_currency=currency,
         realized_pnl=realized,
-        exchange_trade_id=fill.order_id,
+        exchange_trade_id=trade.trade_id,
         filled_at=now,
     )
     session.add(record)
     session.flush()
     return record
+
+
+def _position(session: Session, book: str, symbol: str) -> BookPosition:
+    position = session.get(BookPosition, (book, symbol))
+    if position is None:
+        position = BookPosition(
+            book=book, symbol=symbol, quantity=ZERO, avg_entry_price=ZERO, cost_basis=ZERO
+        )
+        session.add(position)
+    return position
+
+
+def _spend_holding(
+    session: Session, book: str, symbol: str, amount: Decimal, now: datetime
+) -> Decimal:
+    """Take ``amount`` of an asset the book holds (a fee paid in it); return its cost basis."""
+    holding = session.get(BookPosition, (book, symbol))
+    if holding is None or holding.quantity <= 0:
+        return ZERO  # not an asset this book bought: the account pays it, the book does not
+    spent = min(amount, holding.quantity)
+    cost = (
+        holding.cost_basis
+        if spent >= holding.quantity
+        else holding.cost_basis * spent / (holding.quantity)
+    )
+    holding.quantity -= spent
+    holding.cost_basis -= cost
+    holding.updated_at = now
+    _refresh_average(holding)
+    return cost
+
+
+def _refresh_average(position: BookPosition) -> None:
+    if position.quantity > 0:
+        position.avg_entry_price = position.cost_basis / position.quantity
+    else:
+        position.quantity = max(position.quantity, ZERO)
+        position.avg_entry_price = ZERO
+        position.cost_basis = ZERO
 
 
 def value_book(session: Session, book: str, marks: dict[str, Decimal]) -> BookValuation:
