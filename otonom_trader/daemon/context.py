@@ -23,7 +23,7 @@ from otonom_trader.broker.sim import SimulatedExchange
 from otonom_trader.config.compose import PROJECT_ROOT
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.config.schema import AppConfig
-from otonom_trader.guardrails.kill_switch import KillSwitch, KillSwitchTransition
+from otonom_trader.guardrails.kill_switch import KillSwitch
 from otonom_trader.home import otonom_home
 from otonom_trader.market.candles import MarketDataSource
 from otonom_trader.market.sources import build_market_data
@@ -88,7 +88,7 @@ class CycleContext:
 
     def close(self) -> None:
         """Release network connections and the database pool."""
-        for closable in (self.broker, self.market_data):
+        for closable in (self.alerts, self.broker, self.market_data):
             try:
                 if closable is not None:
                     closable.close()
@@ -127,30 +127,15 @@ def build_context(
         if app.broker.is_production or (mode is ExecutionMode.LIVE and app.broker.kind != "sim"):
             notes.append(_audit_key(broker))
 
-    alerts = alerts_factory(app, db) if alerts_factory else _default_alerts(app, db)
+    alerts = alerts_factory(app, db) if alerts_factory else _default_alerts(app, db, clock)
     executing = PAPER_BOOK if mode is ExecutionMode.PAPER else BROKER_BOOK
-
-    def announce(transition: KillSwitchTransition) -> None:
-        # Once per transition (the kill switch guarantees it); alerts never break trading.
-        if alerts is None:
-            return
-        try:
-            if transition.kind == "trigger":
-                alerts.notify_kill_switch(transition.message)
-            else:
-                from otonom_trader.alerts.config import AlertEvent, Severity
-
-                alerts.notify(
-                    "KILL-SWITCH: trading resumed",
-                    transition.message,
-                    event=AlertEvent.KILL_SWITCH,
-                    severity=Severity.WARNING,
-                    dedupe_key=f"kill_switch_reset:{transition.message}",
-                )
-        except Exception:  # noqa: BLE001
-            log.warning("kill-switch alert failed; trading continues", exc_info=True)
-
-    kill_switch = KillSwitch(db, app.guardrails, executing, on_transition=announce)
+    # Each transition's outbox rows commit with the state change; health_check sends them.
+    kill_switch = KillSwitch(
+        db,
+        app.guardrails,
+        executing,
+        on_transition_tx=getattr(alerts, "record_transition", None),
+    )
     equity_source: Broker | None = paper if mode is ExecutionMode.PAPER else broker
     assert equity_source is not None
 
@@ -234,9 +219,12 @@ def _audit_key(broker: Broker) -> str:
     return f"API-key audit: {audit_api_key(broker).message}"
 
 
-def _default_alerts(app: AppConfig, db: Database) -> Any | None:
+def _default_alerts(app: AppConfig, db: Database, clock: Callable[[], datetime]) -> Any | None:
     if not app.alerts.enabled:
         return None
     from otonom_trader.alerts import AlertEngine
 
-    return AlertEngine(app.alerts, db=db, mode=app.mode.name)
+    # Raising an alert in a cycle only writes outbox rows; health_check sends in the background.
+    return AlertEngine(
+        app.alerts, db=db, mode=app.mode.name, clock=clock, deliver_immediately=False
+    )

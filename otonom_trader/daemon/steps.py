@@ -474,7 +474,7 @@ def health_check(ctx: CycleContext, run_id: str, now: datetime) -> HealthReport:
         if not ping:
             _alert(ctx, "notify_broker_error", f"{ctx.broker_name}: ping failed")
     _alert(ctx, "check_and_notify", now)
-    _alert(ctx, "deliver_pending", now)
+    _alert(ctx, "deliver_in_background", now)  # off the trading path: returns at once
     return HealthReport(gap, ping)
 
 
