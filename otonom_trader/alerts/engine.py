@@ -421,6 +421,10 @@ class AlertEngine:
             self._outbox = AlertOutbox(self.db)
         return self._outbox
 
+    def clock_now(self) -> datetime:
+        """The engine's current time (aware UTC)."""
+        return self._now()
+
     # -- internals ------------------------------------------------------------------------
 
     def _now(self) -> datetime:

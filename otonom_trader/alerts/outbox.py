@@ -277,18 +277,7 @@ class AlertOutbox:
     def claim(self, row: OutboxRow, now: datetime) -> bool:
         """Take ``row`` for one attempt (compare-and-set on ``attempts``); False if another
         process took it first or it is no longer pending."""
-        with self.db.session() as session:
-            claimed = session.execute(
-                update(AlertOutboxRecord)
-                .where(
-                    AlertOutboxRecord.id == row.id,
-                    AlertOutboxRecord.status == "pending",
-                    AlertOutboxRecord.attempts == row.attempts,
-                )
-                .values(attempts=row.attempts + 1, next_attempt_at=now + CLAIM_LEASE)
-                .execution_options(synchronize_session=False)
-            )
-            return bool(claimed.rowcount)  # type: ignore[attr-defined]
+        return self.claim_many([row], now)
 
     def mark_sent(self, row_id: int, now: datetime, body: str | None = None) -> None:
         """The channel accepted the alert: its error and deferral note are cleared (the row's
@@ -328,7 +317,7 @@ class AlertOutbox:
             )
 
     def claim_many(self, rows: Sequence[OutboxRow], now: datetime) -> bool:
-        """Claim every row of a batch, or none (one transaction)."""
+        """Claim every row of a batch for one attempt, or none (one transaction)."""
         with self.db.session() as session:
             for row in rows:
                 claimed = session.execute(

@@ -120,6 +120,9 @@ def finish_run(
         run.finished_at = ctx.clock()
         run.summary_json = summary.to_json()
         run.error = error
+    # The cycle's work is done and recorded: only now send what it wrote to the alert outbox, on
+    # a background thread, so no delivery competes with (or waits in) a trading step.
+    _alert(ctx, "deliver_in_background", ctx.clock())
 
 
 # -- 1. fetch_signal ----------------------------------------------------------------------------
@@ -473,8 +476,7 @@ def health_check(ctx: CycleContext, run_id: str, now: datetime) -> HealthReport:
             ping = False
         if not ping:
             _alert(ctx, "notify_broker_error", f"{ctx.broker_name}: ping failed")
-    _alert(ctx, "check_and_notify", now)
-    _alert(ctx, "deliver_in_background", now)  # off the trading path: returns at once
+    _alert(ctx, "check_and_notify", now)  # writes outbox rows; finish_run starts the sending
     return HealthReport(gap, ping)
 
 

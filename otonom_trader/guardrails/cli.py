@@ -6,7 +6,10 @@
     otonom-trader drill kill-switch [--mode paper|shadow]
 
 ``--book`` defaults to the executing book of the configured mode (``paper`` in PAPER, ``broker``
-in SHADOW and LIVE); ``--actor`` to the OS user. Every trip and reset is an audited event.
+in SHADOW and LIVE); ``--actor`` to the OS user. Every trip and reset is an audited event, and
+every one that changes the state is announced: its alert outbox rows commit with the state
+change (as in a cycle), then the command tries to deliver them and prints what happened; rows a
+channel did not take stay pending for the next cycle or the watchdog.
 """
 
 from __future__ import annotations
@@ -14,16 +17,25 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.guardrails.config import GuardrailConfig
 from otonom_trader.guardrails.kill_switch import KillSwitch
 from otonom_trader.mode import ExecutionMode
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from otonom_trader.alerts.engine import AlertEngine
+    from otonom_trader.config.schema import AppConfig
+    from otonom_trader.guardrails.kill_switch import KillSwitchTransition
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -65,21 +77,54 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     kill.set_defaults(func=drill_command)
 
 
-def _config(args: argparse.Namespace) -> tuple[GuardrailConfig, ExecutionMode]:
+def _app(args: argparse.Namespace) -> AppConfig:
     from otonom_trader.config.compose import load_config
 
     _, app = load_config(list(getattr(args, "overrides", None) or []))
+    return app
+
+
+def _config(args: argparse.Namespace) -> tuple[GuardrailConfig, ExecutionMode]:
+    app = _app(args)
     return app.guardrails, app.mode.execution_mode
 
 
-def _switch(args: argparse.Namespace) -> KillSwitch:
+@dataclass
+class _Controls:
+    """The book's switch and, when alerts are on, the engine its transitions are recorded by."""
+
+    switch: KillSwitch
+    alerts: AlertEngine | None
+    recorded: list[int] = field(default_factory=list)
+
+    def record(self, session: Session, transition: KillSwitchTransition, event_id: int) -> None:
+        assert self.alerts is not None
+        self.alerts.record_transition(session, transition, event_id)
+        self.recorded.append(event_id)
+
+
+def _controls(args: argparse.Namespace) -> _Controls:
     from otonom_trader.persistence.database import Database
 
-    cfg, mode = _config(args)
+    app = _app(args)
+    mode = app.mode.execution_mode
     book = args.book or ("paper" if mode is ExecutionMode.PAPER else "broker")
     if len(book) > 32:
         raise ConfigError(f"book names are at most 32 characters, got {book!r}", key="--book")
-    return KillSwitch(Database(getattr(args, "db", None)), cfg, book)
+    db = Database(getattr(args, "db", None) or app.db.url, busy_timeout_ms=app.db.busy_timeout_ms)
+    alerts = None
+    if app.alerts.enabled:
+        from otonom_trader.alerts.engine import AlertEngine
+
+        alerts = AlertEngine(app.alerts, db=db, mode=str(app.mode.name))
+    controls = _Controls(KillSwitch(db, app.guardrails, book), alerts)
+    if alerts is not None:
+        controls.switch.on_transition_tx = controls.record
+    return controls
+
+
+def _switch(args: argparse.Namespace) -> KillSwitch:
+    return _controls(args).switch
 
 
 def _actor(args: argparse.Namespace) -> str:
@@ -138,20 +183,54 @@ def status_command(args: argparse.Namespace) -> int:
 
 def trip_command(args: argparse.Namespace) -> int:
     """Halt the book by hand."""
-    switch = _switch(args)
+    controls = _controls(args)
+    switch = controls.switch
     transition = switch.trip(_reason(args), datetime.now(UTC), _actor(args))
     note = "" if transition else " (it was already halted; the trip is recorded)"
-    Console().print(f"[bold red]kill-switch tripped[/] on book '{switch.book}'{note}")
+    console = Console(highlight=False)
+    console.print(f"[bold red]kill-switch tripped[/] on book '{escape(switch.book)}'{note}")
+    _announce(controls, console, transition is not None)
     return 0
 
 
 def reset_command(args: argparse.Namespace) -> int:
     """Clear the book's halt by hand."""
-    switch = _switch(args)
+    controls = _controls(args)
+    switch = controls.switch
     transition = switch.reset(_reason(args), datetime.now(UTC), _actor(args))
     note = "" if transition else " (it was not halted; the reset is recorded)"
-    Console().print(f"[green]kill-switch reset[/] on book '{switch.book}'{note}")
+    console = Console(highlight=False)
+    console.print(f"[green]kill-switch reset[/] on book '{escape(switch.book)}'{note}")
+    _announce(controls, console, transition is not None)
     return 0
+
+
+def _announce(controls: _Controls, console: Console, changed: bool) -> None:
+    """Deliver what the outbox holds (in order, this transition last) and say what became of
+    this transition's alert on each channel."""
+    alerts = controls.alerts
+    if alerts is None:
+        if changed:
+            console.print("alerts are off (alerts.enabled=false): the change is not announced")
+        return
+    try:
+        if not controls.recorded:
+            return
+        alerts.deliver_pending()
+        for event_id in controls.recorded:
+            for row in alerts.outbox.for_transition(event_id):
+                if row.status == "pending" and row.next_attempt_at is not None:
+                    detail = f"pending, next try {row.next_attempt_at:%H:%M:%S} UTC"
+                    if row.last_error:
+                        detail += f" ({row.last_error})"
+                else:
+                    detail = row.status + (f" ({row.note})" if row.note else "")
+                console.print(
+                    f"alert (outbox row {row.id}, transition #{event_id}) "
+                    f"{escape(row.channel)}: {escape(detail)}"
+                )
+    finally:
+        alerts.db.dispose()
 
 
 def drill_command(args: argparse.Namespace) -> int:
