@@ -366,7 +366,9 @@ class AlertEngine:
         del now
         try:
             if self._sender is None:
-                self._sender = OutboxSender(self.deliver_pending)
+                self._sender = OutboxSender(
+                    self.deliver_pending, exit_timeout=self.config.timeout_seconds
+                )
             self._sender.kick()
         except Exception as exc:  # noqa: BLE001 - a thread that cannot start must not break a cycle
             log.warning("background alert delivery could not start: %s", exc)
@@ -516,7 +518,9 @@ class AlertEngine:
             e.outbox_id for e in enqueued if not e.duplicate and e.channel in self._by_name
         ]
         send_now = fresh_ids and (self.deliver_immediately or channels is not None)
-        delivery = self._deliver(when, ids=fresh_ids) if send_now else DeliveryReport()
+        # Every due row, not only the new ones: an older row of the same channel goes first
+        # (order), and the new one is not left behind it until some later pass.
+        delivery = self._deliver(when) if send_now else DeliveryReport()
         outcomes = tuple(self._outcome(e, delivery, no_channel_note) for e in enqueued)
         if not targets:
             log.info("alert recorded, not sent (%s): %s", no_channel_note, full_title)

@@ -14,6 +14,7 @@ their lease), so stopping the process mid-send loses no alert.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from collections.abc import Callable
@@ -29,8 +30,17 @@ class OutboxSender:
     the error is logged and the thread keeps serving kicks.
     """
 
-    def __init__(self, deliver: Callable[[], Any], name: str = "otonom-alert-sender") -> None:
+    def __init__(
+        self,
+        deliver: Callable[[], Any],
+        name: str = "otonom-alert-sender",
+        *,
+        exit_timeout: float = 0.0,
+    ) -> None:
         self._deliver = deliver
+        #: At interpreter exit, wait this long for a running pass (a script that calls
+        #: ``run_once()`` and ends still gets its alerts out); 0: do not wait.
+        self.exit_timeout = exit_timeout
         self._name = name
         self._cond = threading.Condition()
         self._requested = 0
@@ -49,6 +59,8 @@ class OutboxSender:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
+                if self.exit_timeout > 0:
+                    atexit.register(self._at_exit)
             self._cond.notify_all()
 
     @property
@@ -67,6 +79,7 @@ class OutboxSender:
         """Serve what was kicked (waiting at most ``timeout`` seconds), then stop the thread.
         Returns False when a pass was still running at the deadline (its rows stay in the
         outbox and are retried by the next process)."""
+        atexit.unregister(self._at_exit)
         idle = self.wait_idle(timeout)
         with self._cond:
             self._stopping = True
@@ -75,6 +88,9 @@ class OutboxSender:
         if thread is not None and idle:
             thread.join(timeout=1.0)
         return idle
+
+    def _at_exit(self) -> None:
+        self.close(self.exit_timeout)
 
     def _run(self) -> None:
         while True:
