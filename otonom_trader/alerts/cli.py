@@ -107,7 +107,7 @@ def handle_test(args: argparse.Namespace) -> int:
             return 1
         report = engine.send_test()
         if report.error and not report.outcomes:
-            console.print(f"[red]The test could not run:[/red] {report.error}")
+            console.print(Text(f"The test could not run: {report.error}", style="red"))
             return 1
         targets = {c.name: c.masked_url for c in engine.channels}
         table = Table(title="Test alert")
@@ -121,7 +121,7 @@ def handle_test(args: argparse.Namespace) -> int:
                 outcome.channel,
                 targets.get(outcome.channel, ""),
                 "[green]sent[/green]" if ok else "[red]FAILED[/red]",
-                outcome.error or outcome.note or "",
+                Text(outcome.error or outcome.note or ""),
             )
         console.print(table)
         sent = len(report.outcomes) - failed

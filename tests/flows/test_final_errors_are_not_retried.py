@@ -57,6 +57,7 @@ def test_a_bad_key_fails_the_flow_in_one_attempt(
     local_binance: LocalBinanceExchange,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("BINANCE_TESTNET_API_KEY", "not-the-key")
     monkeypatch.setenv("BINANCE_TESTNET_API_SECRET", "not-the-secret")
@@ -79,6 +80,8 @@ def test_a_bad_key_fails_the_flow_in_one_attempt(
     signed = [p for p in local_binance.request_paths() if p.endswith("/api/v3/account")]
     assert len(signed) == 1  # the refused request was sent once, not three times
     assert elapsed < 2.0 + 10.0  # no retry delay was waited (they are 2 s, then 10 s)
+    with capsys.disabled():
+        print(f"\nbad key: the flow failed after 1 fetch_signal attempt in {elapsed:.2f} s")
     with pytest.raises(AuthenticationError):
         state.result()
 
