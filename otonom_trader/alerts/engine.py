@@ -11,8 +11,10 @@
         transaction, one per channel, keyed by the transition's id (never deduplicated by text)
 
 In the daemon (``deliver_immediately=False``) nothing is sent on the trading path: a cycle only
-writes rows, and its health_check kicks :meth:`AlertEngine.deliver_in_background`, a background
-thread (:class:`~otonom_trader.alerts.sender.OutboxSender`) that sends them.
+writes rows (guard_check: transitions; execute: broker errors; health_check: health alerts), and
+once the run is recorded it kicks :meth:`AlertEngine.deliver_in_background`, a background thread
+(:class:`~otonom_trader.alerts.sender.OutboxSender`) that sends them with the channels' bounded
+timeouts. The watchdog and ``otonom-trader alerts deliver`` send the same rows, in the same order.
 
 Each channel delivers its rows strictly in row order: a row is sent only when every older row of
 its channel is done (sent, failed for good, or suppressed), so transitions arrive in the order
@@ -360,8 +362,8 @@ class AlertEngine:
             return DeliveryReport(error=message)
 
     def deliver_in_background(self, now: datetime | None = None) -> None:
-        """Kick the background sender and return at once (the daemon's health_check). The
-        thread delivers with this engine's clock; ``now`` is accepted for symmetry with
+        """Kick the background sender and return at once (the daemon, once a run is recorded).
+        The thread delivers with this engine's clock; ``now`` is accepted for symmetry with
         :meth:`deliver_pending` and ignored."""
         del now
         try:

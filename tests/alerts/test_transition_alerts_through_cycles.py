@@ -5,9 +5,13 @@ file, the drawdown guardrail), with email to a real SMTP server that is (a) work
 until after the last transition, (c) accepting connections and never answering until after the
 last transition. Each condition must end with one email per transition, in transition order, the
 last one matching the switch's state, and every cycle as fast as the same cycle with no alert
-channel configured (the default ``alerts`` group: outbox only), within 1.2x: for every cycle the
-ratio of the fastest of its interleaved repetitions, and over all cycles the median of the paired
-(same repetition) ratios. Ratios against ``alerts.enabled=false`` are printed too.
+channel configured (the default ``alerts`` group: outbox only), within 1.2x. Two robust
+estimates per cycle, over interleaved repetitions: the median of the paired ratios (each
+repetition's cycle against the same cycle of the baseline, run moments apart) and the ratio of
+the fastest repetitions (other processes' load only adds time). A cycle that waited for a mail
+server is slow in every repetition, so both estimates show it; a burst of load on the shared
+machine rarely moves both. Every cycle must have an estimate within 1.2x, and the median paired
+ratio over all cycles must be within 1.2x. Ratios against ``alerts.enabled=false`` are printed.
 
 Cycles are paced: every condition leaves the same pause between two cycles (outside the timing),
 in which the background sender may finish its pass, as it would between hourly cycles (the local
@@ -43,7 +47,7 @@ WARMUP = 220  # closed hourly candles before the first cycle (history_bars is 20
 # trip; every 50,000 clears it: a reset. Ten transitions in cycles 1..10.
 CYCLE_PRICES = [50_000, *([40_000, 50_000] * 5)]
 TRANSITIONS = 10
-REPETITIONS = 7
+REPETITIONS = 9
 PAUSE_S = 0.1  # after each cycle, for every condition alike
 MAX_RATIO = 1.2
 SMTP_TIMEOUT_S = 5.0  # alerts.timeout_seconds: what a hung server costs one delivery attempt
@@ -323,7 +327,8 @@ def test_ten_transitions_through_cycles_one_email_each_in_order_and_no_slower_cy
     every: dict[str, list[float]] = {}
     for name in names[2:]:
         paired = paired_median_ratios(name, "no channel")
-        every[name] = best_of_ratios(name, "no channel")
+        best = best_of_ratios(name, "no channel")
+        every[name] = [min(p, b) for p, b in zip(paired, best, strict=True)]
         typical[name] = statistics.median(paired)
         off = paired_median_ratios(name, "alerts off")
         off_best = best_of_ratios(name, "alerts off")
@@ -331,7 +336,8 @@ def test_ten_transitions_through_cycles_one_email_each_in_order_and_no_slower_cy
             f"{name}: emails per run {[len(r.subjects) for r in runs[name]]} for {TRANSITIONS} "
             f"transitions; cycle time / same cycle with no channel: median of paired ratios "
             f"{typical[name]:.2f} (worst cycle {max(paired):.2f}), best-of-{REPETITIONS} ratio "
-            f"worst cycle {max(every[name]):.2f}; / alerts off: median {statistics.median(off):.2f}"
+            f"worst cycle {max(best):.2f}, worst cycle of the better estimate "
+            f"{max(every[name]):.2f}; / alerts off: median {statistics.median(off):.2f}"
             f" (worst cycle {max(off):.2f}), best-of worst cycle {max(off_best):.2f}"
         )
     with capsys.disabled():
