@@ -11,10 +11,12 @@
         transaction, one per channel, keyed by the transition's id (never deduplicated by text)
 
 In the daemon (``deliver_immediately=False``) nothing is sent on the trading path: a cycle only
-writes rows (guard_check: transitions; execute: broker errors; health_check: health alerts), and
-once the run is recorded it kicks :meth:`AlertEngine.deliver_in_background`, a background thread
-(:class:`~otonom_trader.alerts.sender.OutboxSender`) that sends them with the channels' bounded
-timeouts. The watchdog and ``otonom-trader alerts deliver`` send the same rows, in the same order.
+writes rows (guard_check: transitions; execute: broker errors), its health_check schedules the
+health checks (:meth:`AlertEngine.check_in_background`), and once the run is recorded it kicks
+:meth:`AlertEngine.deliver_in_background`: a background thread
+(:class:`~otonom_trader.alerts.sender.OutboxSender`) runs the health checks (their rows first),
+then sends, with the channels' bounded timeouts. The watchdog and ``otonom-trader alerts
+deliver`` send the same rows, in the same order.
 
 Each channel delivers its rows strictly in row order: a row is sent only when every older row of
 its channel is done (sent, failed for good, or suppressed), so transitions arrive in the order
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -210,6 +213,8 @@ class AlertEngine:
         self.mode = mode
         self.deliver_immediately = deliver_immediately
         self._sender: OutboxSender | None = None
+        self._checks: list[tuple[datetime, str]] = []  # health checks for the sender's next pass
+        self._checks_lock = threading.Lock()
 
     # -- the guide's API ------------------------------------------------------------------
 
@@ -302,17 +307,20 @@ class AlertEngine:
             now=now,
         )
 
-    def check_and_notify(self, now: datetime | None = None) -> HealthReport:
+    def check_and_notify(
+        self, now: datetime | None = None, *, exclude_run: str | None = None
+    ) -> HealthReport:
         """Alert when no daemon run completed for ``max_gap_minutes`` and when a book's
         drawdown (latest snapshot, from its peak) reaches ``drawdown_alert_pct``.
 
         A naive ``now`` (the guide's ``datetime.utcnow()``) is taken as UTC. A database that
-        never saw a run raises no gap alert (there is nothing to watch yet).
+        never saw a run raises no gap alert (there is nothing to watch yet). ``exclude_run``:
+        the run doing the check, whose own completion does not end the gap it measures.
         """
         checked_at = _aware(now) if now is not None else self._now()
         try:
             with self.db.session() as session:
-                activity = run_activity(session)
+                activity = run_activity(session, exclude_run)
                 drawdowns = tuple(latest_drawdowns(session))
         except Exception as exc:  # noqa: BLE001 - a health check must not break the cycle
             message = MASKER.mask(f"{type(exc).__name__}: {exc}")
@@ -361,6 +369,20 @@ class AlertEngine:
             log.warning("alert outbox delivery failed: %s", message)
             return DeliveryReport(error=message)
 
+    def check_in_background(self, now: datetime, run_id: str) -> None:
+        """The daemon's health_check: :meth:`check_and_notify` at ``now`` for run ``run_id``,
+        done by the background sender's next pass (before it delivers), so its reads cost the
+        cycle nothing. Nothing runs until :meth:`deliver_in_background` kicks the sender."""
+        with self._checks_lock:
+            self._checks.append((_aware(now), run_id))
+
+    def _background_pass(self) -> DeliveryReport:
+        with self._checks_lock:
+            checks, self._checks = self._checks, []
+        for checked_at, run_id in checks:
+            self.check_and_notify(checked_at, exclude_run=run_id)
+        return self.deliver_pending()
+
     def deliver_in_background(self, now: datetime | None = None) -> None:
         """Kick the background sender and return at once (the daemon, once a run is recorded).
         The thread delivers with this engine's clock; ``now`` is accepted for symmetry with
@@ -369,7 +391,7 @@ class AlertEngine:
         try:
             if self._sender is None:
                 self._sender = OutboxSender(
-                    self.deliver_pending, exit_timeout=self.config.timeout_seconds
+                    self._background_pass, exit_timeout=self.config.timeout_seconds
                 )
             self._sender.kick()
         except Exception as exc:  # noqa: BLE001 - a thread that cannot start must not break a cycle

@@ -35,11 +35,15 @@ class BookDrawdown:
     drawdown_pct: Decimal
 
 
-def run_activity(session: Session) -> RunActivity:
-    """The newest ``succeeded`` run's ``finished_at`` and the very first run's start."""
-    last_completed = session.scalar(
-        select(func.max(DaemonRun.finished_at)).where(DaemonRun.status == "succeeded")
-    )
+def run_activity(session: Session, exclude_run_id: str | None = None) -> RunActivity:
+    """The newest ``succeeded`` run's ``finished_at`` and the very first run's start.
+
+    ``exclude_run_id``: a run whose own completion does not count (a cycle checking, after it
+    was recorded, how long the daemon had been silent before it)."""
+    completed = select(func.max(DaemonRun.finished_at)).where(DaemonRun.status == "succeeded")
+    if exclude_run_id is not None:
+        completed = completed.where(DaemonRun.run_id != exclude_run_id)
+    last_completed = session.scalar(completed)
     first_started = session.scalar(select(func.min(DaemonRun.started_at)))
     last_status = session.scalar(
         select(DaemonRun.status).order_by(DaemonRun.started_at.desc(), DaemonRun.id.desc())

@@ -476,7 +476,9 @@ def health_check(ctx: CycleContext, run_id: str, now: datetime) -> HealthReport:
             ping = False
         if not ping:
             _alert(ctx, "notify_broker_error", f"{ctx.broker_name}: ping failed")
-    _alert(ctx, "check_and_notify", now)  # writes outbox rows; finish_run starts the sending
+    # Gap and drawdown alerts are checked and sent off the trading path, once finish_run has
+    # recorded the run (the check still measures the gap before this run).
+    _alert(ctx, "check_in_background", now, run_id)
     return HealthReport(gap, ping)
 
 
