@@ -46,7 +46,7 @@ FINAL_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def retry_unless_final(task: Any, task_run: Any, state: Any) -> bool:
+def retry_unless_final(_task: Any, _task_run: Any, state: Any) -> bool:
     """Prefect ``retry_condition_fn``: retry a failed read unless its error is final."""
     error = state.data if isinstance(state.data, BaseException) else None
     if error is None:
