@@ -9,8 +9,10 @@
 The flow takes ``overrides: list[str]`` (what a deployment passes as JSON) and composes the
 configuration itself; no resolved config — and so no secret — is ever a flow parameter. The tasks
 only call the step functions of ``otonom_trader.daemon.steps``, the same ones ``run_once()`` uses.
-Reads retry with backoff; ``execute`` never retries (orders are journaled with deterministic
-client ids instead) and the flow itself has no retries that could re-run a completed execute.
+Reads retry with backoff, unless the error is final (a refused key, a missing permission, a bad
+configuration: ``retry_unless_final``), so a bad key fails in one attempt; ``execute`` never
+retries (orders are journaled with deterministic client ids instead) and the flow itself has no
+retries that could re-run a completed execute.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -26,7 +29,9 @@ from prefect.context import get_run_context
 
 from otonom_trader.accounts.concurrency import account_concurrency
 from otonom_trader.alerts.hooks import alert_on_flow_crashed, alert_on_flow_failure
+from otonom_trader.broker.errors import FinalBrokerError
 from otonom_trader.config.compose import config_hash, load_config
+from otonom_trader.config.errors import ConfigError, ConfigValueError
 from otonom_trader.daemon import steps
 from otonom_trader.daemon.context import CycleContext, build_context
 from otonom_trader.daemon.cycle import (
@@ -38,8 +43,34 @@ from otonom_trader.daemon.cycle import (
 )
 from otonom_trader.daemon.summary import BookLine, OrderLine, RunSummary
 
+#: Errors that repeat whatever the wait: a refused key or signature, a missing permission (or a
+#: forbidden one), a bad configuration. Retrying them only delays the failure alert.
+FINAL_ERRORS: tuple[type[BaseException], ...] = (
+    FinalBrokerError,
+    ConfigError,
+    ConfigValueError,
+    PermissionError,
+)
+
+
+def retry_unless_final(_task: Any, _task_run: Any, state: Any) -> bool:
+    """Prefect ``retry_condition_fn``: retry a failed read unless its error is final."""
+    error = state.data if isinstance(state.data, BaseException) else None
+    if error is None:
+        try:
+            error = state.result(raise_on_failure=False)
+        except Exception as exc:  # noqa: BLE001 - an unreadable result: judge what was raised
+            error = exc
+    return not isinstance(error, FINAL_ERRORS)
+
+
 # Reads are safe to repeat; backoff 2 s then 10 s covers a brief exchange or network hiccup.
-READ_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10], "cache_policy": NO_CACHE}
+READ_RETRIES = {
+    "retries": 2,
+    "retry_delay_seconds": [2, 10],
+    "retry_condition_fn": retry_unless_final,
+    "cache_policy": NO_CACHE,
+}
 
 
 @task(name="fetch_signal", **READ_RETRIES)
@@ -72,7 +103,13 @@ def snapshot_task(
     return steps.snapshot(ctx, marks, run_id, now)
 
 
-@task(name="health_check", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(
+    name="health_check",
+    retries=1,
+    retry_delay_seconds=2,
+    retry_condition_fn=retry_unless_final,
+    cache_policy=NO_CACHE,
+)
 def health_check_task(ctx: CycleContext, run_id: str, now: datetime) -> steps.HealthReport:
     """Heartbeat, gap since the previous run, broker ping, health alerts, alert outbox."""
     return steps.health_check(ctx, run_id, now)

@@ -1,8 +1,8 @@
 """``otonom-trader alerts …``: test the channels, list the outbox, retry undelivered alerts.
 
     otonom-trader alerts test [--config config/alerts.yaml]   # "Test alert notifications"
-    otonom-trader alerts outbox [--limit 20] [--status pending]
-    otonom-trader alerts deliver
+    otonom-trader alerts outbox [--limit 20] [--status pending]   # the alert history
+    otonom-trader alerts deliver                                  # retry now; list what waits
 
 The top-level parser provides ``args.db`` (a database URL or path, or ``None``) and
 ``args.overrides`` (Hydra overrides); ``--config`` reads the guide's alerts.yaml instead of the
@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from otonom_trader.alerts.engine import AlertEngine
+from otonom_trader.alerts.outbox import OutboxRow
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.persistence.database import Database, DatabaseError
 
@@ -104,7 +107,7 @@ def handle_test(args: argparse.Namespace) -> int:
             return 1
         report = engine.send_test()
         if report.error and not report.outcomes:
-            console.print(f"[red]The test could not run:[/red] {report.error}")
+            console.print(Text(f"The test could not run: {report.error}", style="red"))
             return 1
         targets = {c.name: c.masked_url for c in engine.channels}
         table = Table(title="Test alert")
@@ -118,7 +121,7 @@ def handle_test(args: argparse.Namespace) -> int:
                 outcome.channel,
                 targets.get(outcome.channel, ""),
                 "[green]sent[/green]" if ok else "[red]FAILED[/red]",
-                outcome.error or outcome.note or "",
+                Text(outcome.error or outcome.note or ""),
             )
         console.print(table)
         sent = len(report.outcomes) - failed
@@ -129,7 +132,8 @@ def handle_test(args: argparse.Namespace) -> int:
 
 
 def handle_outbox(args: argparse.Namespace) -> int:
-    """List the newest outbox rows."""
+    """List the newest outbox rows: the alert history, with each row's event, state, attempts
+    and last error (cleared once sent). Titles are printed as they are (no markup)."""
 
     def body(engine: AlertEngine, console: Console) -> int:
         rows = engine.outbox.recent(limit=max(1, args.limit), status=args.status)
@@ -138,12 +142,13 @@ def handle_outbox(args: argparse.Namespace) -> int:
             "id",
             "created (UTC)",
             "event",
+            "transition",
             "severity",
             "channel",
-            "status",
+            "state",
             "attempts",
             "title",
-            "detail",
+            "last error / note",
         ):
             table.add_column(column)
         for row in rows:
@@ -151,12 +156,13 @@ def handle_outbox(args: argparse.Namespace) -> int:
                 str(row.id),
                 f"{row.created_at:%Y-%m-%d %H:%M:%S}",
                 row.event,
+                _transition(row),
                 row.severity,
-                row.channel,
-                row.status,
+                Text(row.channel),
+                _state(row),
                 f"{row.attempts}/{row.max_attempts}",
-                row.title,
-                row.last_error or row.note or "",
+                Text(row.title),
+                Text(_detail(row)),
             )
         console.print(table)
         counts = engine.outbox.count_by_status()
@@ -166,20 +172,74 @@ def handle_outbox(args: argparse.Namespace) -> int:
     return _run(args, body)
 
 
+def _transition(row: OutboxRow) -> str:
+    if row.transition_id is None:
+        return ""
+    return f"#{row.transition_id} {row.book or ''} → {row.state_after or '?'}".strip()
+
+
+def _state(row: OutboxRow) -> str:
+    if row.status == "sent" and row.sent_at is not None:
+        return f"sent {row.sent_at:%H:%M:%S}"
+    if row.status == "pending" and row.next_attempt_at is not None:
+        return f"pending, next try {row.next_attempt_at:%Y-%m-%d %H:%M:%S}"
+    return row.status
+
+
+def _detail(row: OutboxRow) -> str:
+    parts = [p for p in (row.last_error, row.note) if p]
+    return "; ".join(parts)
+
+
 def handle_deliver(args: argparse.Namespace) -> int:
-    """Retry the due pending rows now."""
+    """Retry the due pending rows now, then say what is still pending and when it is tried."""
 
     def body(engine: AlertEngine, console: Console) -> int:
-        report = engine.deliver_pending()
+        now = engine.clock_now()
+        report = engine.deliver_pending(now)
         if report.error:
-            console.print(f"[red]delivery failed:[/red] {report.error}")
+            console.print(Text(f"delivery failed: {report.error}", style="red"))
             return 1
         console.print(
             f"sent {len(report.sent)}, will retry {len(report.retrying)}, "
-            f"gave up {len(report.failed)}, deferred {len(report.deferred)}"
+            f"gave up {len(report.failed)}, waiting {len(report.deferred)}"
         )
         for row_id, error in report.errors.items():
-            console.print(f"  row {row_id}: {error}")
+            console.print(Text(f"  row {row_id}: {error}"))
+        pending = sorted(engine.outbox.recent(limit=10_000, status="pending"), key=lambda r: r.id)
+        heads: dict[str, int] = {}
+        for row in pending:
+            heads.setdefault(row.channel, row.id)
+        if not pending:
+            console.print("nothing pending")
+        for row in pending:
+            console.print(Text(f"  {_pending_line(row, heads[row.channel], now)}"))
         return 1 if report.retrying or report.failed else 0
 
     return _run(args, body)
+
+
+def _pending_line(row: OutboxRow, head: int, now: datetime) -> str:
+    what = f"row {row.id} ({row.channel}, {row.event}{_transition_suffix(row)}): {row.title}"
+    due = row.next_attempt_at
+    if row.id != head:
+        return f"{what} — pending, waits behind row {head} on {row.channel} (sent in order)"
+    if due is None:
+        return f"{what} — pending"
+    when = "now" if due <= now else f"in {_duration(due - now)}"
+    error = f"; last error: {row.last_error}" if row.last_error else ""
+    note = f"; {row.note}" if row.note else ""
+    return (
+        f"{what} — pending, attempt {row.attempts}/{row.max_attempts} done, next try "
+        f"{due:%Y-%m-%d %H:%M:%S} UTC ({when}){error}{note}"
+    )
+
+
+def _transition_suffix(row: OutboxRow) -> str:
+    return f" #{row.transition_id}" if row.transition_id is not None else ""
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"

@@ -7,6 +7,22 @@
                                                             │ failed / rate-limited
     deliver_pending(now) on later cycles ◄──────────────────┘ (backoff, up to max_attempts)
 
+    KillSwitch transition ──► record_transition(session, t, id): rows in the switch's own
+        transaction, one per channel, keyed by the transition's id (never deduplicated by text)
+
+In the daemon (``deliver_immediately=False``) nothing is sent on the trading path: a cycle only
+writes rows (guard_check: transitions; execute: broker errors), its health_check schedules the
+health checks (:meth:`AlertEngine.check_in_background`), and once the run is recorded it kicks
+:meth:`AlertEngine.deliver_in_background`: a background thread
+(:class:`~otonom_trader.alerts.sender.OutboxSender`) runs the health checks (their rows first),
+then sends, with the channels' bounded timeouts. The watchdog and ``otonom-trader alerts
+deliver`` send the same rows, in the same order.
+
+Each channel delivers its rows strictly in row order: a row is sent only when every older row of
+its channel is done (sent, failed for good, or suppressed), so transitions arrive in the order
+they happened. A rate-limited channel is never skipped over: with one message left in its window,
+every kill-switch transition waiting on it goes out in that one message (nothing dropped).
+
 Guarantees the daemon relies on:
 
 * No public method raises: a broken channel, database or plugin is caught, logged (masked) and
@@ -21,23 +37,38 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from apprise import NotifyType
-from sqlalchemy import select
 
-from otonom_trader.alerts.channels import MASKER, AlertChannel, SendResult, build_channels
+from otonom_trader.alerts.channels import MASKER, AlertChannel, build_channels
 from otonom_trader.alerts.config import AlertEvent, AlertsConfig, Severity
 from otonom_trader.alerts.health import BookDrawdown, latest_drawdowns, run_activity
 from otonom_trader.alerts.loading import load_alerts_file
 from otonom_trader.alerts.outbox import AlertOutbox, Enqueued, OutboxRow
-from otonom_trader.persistence.alert_models import AlertOutboxRecord
+from otonom_trader.alerts.sender import OutboxSender
+from otonom_trader.alerts.transitions import (
+    ROUTING_SEVERITY,
+    BatchedTransition,
+    batch_message,
+    later_pending,
+    live_state_note,
+    live_states,
+    transition_message,
+)
 from otonom_trader.persistence.database import Database
 from otonom_trader.persistence.models import utc_now
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from otonom_trader.guardrails.kill_switch import KillSwitchTransition
 
 log = logging.getLogger("otonom_trader.alerts")
 
@@ -148,6 +179,9 @@ class AlertEngine:
     group), or ``None`` (no channel: alerts are only recorded). ``db``: the trading database
     (default: the SQLite at ``$OTONOM_HOME``, opened on first use). ``clock``: returns the
     current aware UTC time (tests inject one). ``mode``: shown in alert texts (``paper`` …).
+    ``deliver_immediately``: the guide's API sends an alert as it is raised (default); the
+    daemon passes ``False`` so raising an alert only writes its rows, and sending happens in
+    :meth:`deliver_pending` or :meth:`deliver_in_background`.
 
     Raises ``ConfigError`` (one line naming file and key) only here, for a bad configuration;
     every other method reports problems in its return value and never raises.
@@ -160,6 +194,7 @@ class AlertEngine:
         clock: Callable[[], datetime] | None = None,
         *,
         mode: str | None = None,
+        deliver_immediately: bool = True,
     ) -> None:
         if config is None:
             self.config = AlertsConfig()
@@ -176,6 +211,10 @@ class AlertEngine:
         self._outbox: AlertOutbox | None = None
         self._clock = clock or utc_now
         self.mode = mode
+        self.deliver_immediately = deliver_immediately
+        self._sender: OutboxSender | None = None
+        self._checks: list[tuple[datetime, str]] = []  # health checks for the sender's next pass
+        self._checks_lock = threading.Lock()
 
     # -- the guide's API ------------------------------------------------------------------
 
@@ -214,7 +253,9 @@ class AlertEngine:
         )
 
     def notify_kill_switch(self, reason: str, *, now: datetime | None = None) -> AlertReport:
-        """The kill-switch halted trading. The same reason is sent once per cooldown."""
+        """The kill-switch halted trading (the guide's call). Every call is announced: a halt
+        is never suppressed because an earlier one had the same wording. (The daemon's own
+        switch announces through :meth:`record_transition`, keyed by each transition's id.)"""
         return self.notify(
             "KILL-SWITCH: trading halted",
             f"The kill-switch halted trading.\nReason: {reason}\n"
@@ -222,8 +263,34 @@ class AlertEngine:
             "cancels still pass.",
             event=AlertEvent.KILL_SWITCH,
             severity=Severity.CRITICAL,
-            dedupe_key=f"kill_switch:{_digest(reason)}",
             now=now,
+        )
+
+    def record_transition(
+        self, session: Session, transition: KillSwitchTransition, event_id: int
+    ) -> None:
+        """``KillSwitch(on_transition_tx=engine.record_transition)``: write the transition's
+        outbox rows (one per channel that receives kill-switch alerts) in the switch's own
+        transaction. Nothing is sent here. Raises only what the database raises, and then the
+        state change rolls back with it (a transition is never committed unannounced)."""
+        message = transition_message(transition, event_id)
+        targets = self._targets(AlertEvent.KILL_SWITCH, ROUTING_SEVERITY)
+        body = self._compose_body(
+            message.body, AlertEvent.KILL_SWITCH, message.severity, _aware(transition.at)
+        )
+        AlertOutbox.add_transition(
+            session,
+            transition_id=event_id,
+            book=transition.book,
+            state_after=message.state_after,
+            severity=message.severity.value,
+            title=MASKER.mask(f"{TITLE_PREFIX} {message.title}"),
+            body=MASKER.mask(body),
+            dedupe_key=message.dedupe_key,
+            channels=[c.name for c in targets],
+            now=_aware(transition.at),
+            max_attempts=self.config.max_attempts,
+            no_channel_note=self._no_channel_note(),
         )
 
     def notify_portfolio_alert(
@@ -240,17 +307,20 @@ class AlertEngine:
             now=now,
         )
 
-    def check_and_notify(self, now: datetime | None = None) -> HealthReport:
+    def check_and_notify(
+        self, now: datetime | None = None, *, exclude_run: str | None = None
+    ) -> HealthReport:
         """Alert when no daemon run completed for ``max_gap_minutes`` and when a book's
         drawdown (latest snapshot, from its peak) reaches ``drawdown_alert_pct``.
 
         A naive ``now`` (the guide's ``datetime.utcnow()``) is taken as UTC. A database that
-        never saw a run raises no gap alert (there is nothing to watch yet).
+        never saw a run raises no gap alert (there is nothing to watch yet). ``exclude_run``:
+        the run doing the check, whose own completion does not end the gap it measures.
         """
         checked_at = _aware(now) if now is not None else self._now()
         try:
             with self.db.session() as session:
-                activity = run_activity(session)
+                activity = run_activity(session, exclude_run)
                 drawdowns = tuple(latest_drawdowns(session))
         except Exception as exc:  # noqa: BLE001 - a health check must not break the cycle
             message = MASKER.mask(f"{type(exc).__name__}: {exc}")
@@ -299,6 +369,47 @@ class AlertEngine:
             log.warning("alert outbox delivery failed: %s", message)
             return DeliveryReport(error=message)
 
+    def check_in_background(self, now: datetime, run_id: str) -> None:
+        """The daemon's health_check: :meth:`check_and_notify` at ``now`` for run ``run_id``,
+        done by the background sender's next pass (before it delivers), so its reads cost the
+        cycle nothing. Nothing runs until :meth:`deliver_in_background` kicks the sender."""
+        with self._checks_lock:
+            self._checks.append((_aware(now), run_id))
+
+    def _background_pass(self) -> DeliveryReport:
+        with self._checks_lock:
+            checks, self._checks = self._checks, []
+        for checked_at, run_id in checks:
+            self.check_and_notify(checked_at, exclude_run=run_id)
+        return self.deliver_pending()
+
+    def deliver_in_background(self, now: datetime | None = None) -> None:
+        """Kick the background sender and return at once (the daemon, once a run is recorded).
+        The thread delivers with this engine's clock; ``now`` is accepted for symmetry with
+        :meth:`deliver_pending` and ignored."""
+        del now
+        try:
+            if self._sender is None:
+                self._sender = OutboxSender(
+                    self._background_pass, exit_timeout=self.config.timeout_seconds
+                )
+            self._sender.kick()
+        except Exception as exc:  # noqa: BLE001 - a thread that cannot start must not break a cycle
+            log.warning("background alert delivery could not start: %s", exc)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until the background sender served every kick so far (True when idle)."""
+        return True if self._sender is None else self._sender.wait_idle(timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop the background sender, letting a running pass finish for at most ``timeout``
+        seconds (default: ``timeout_seconds`` of the config). Rows not delivered stay pending
+        for the next process. True when nothing was left running."""
+        if self._sender is None:
+            return True
+        wait = self.config.timeout_seconds if timeout is None else timeout
+        return self._sender.close(wait)
+
     def send_test(self, now: datetime | None = None) -> AlertReport:
         """The guide's "Test alert notifications": one message to every configured channel,
         whatever the routes say, tried once (a failed test is not retried later)."""
@@ -335,6 +446,10 @@ class AlertEngine:
         if self._outbox is None:
             self._outbox = AlertOutbox(self.db)
         return self._outbox
+
+    def clock_now(self) -> datetime:
+        """The engine's current time (aware UTC)."""
+        return self._now()
 
     # -- internals ------------------------------------------------------------------------
 
@@ -373,6 +488,9 @@ class AlertEngine:
             now=now,
         )
 
+    def _no_channel_note(self) -> str:
+        return "no channel configured" if not self.channels else "no route accepts this alert"
+
     def _targets(self, event: AlertEvent, severity: Severity) -> list[AlertChannel]:
         routes = self.config.routes
         return [
@@ -404,9 +522,7 @@ class AlertEngine:
         full_title = MASKER.mask(f"{TITLE_PREFIX} {title}")
         full_body = MASKER.mask(self._compose_body(body, event, severity, when))
         targets = self._targets(event, severity) if channels is None else channels
-        no_channel_note = (
-            "no channel configured" if not self.channels else "no route accepts this alert"
-        )
+        no_channel_note = self._no_channel_note()
         try:
             enqueued = self.outbox.enqueue(
                 event=event.value,
@@ -425,7 +541,10 @@ class AlertEngine:
         fresh_ids = [
             e.outbox_id for e in enqueued if not e.duplicate and e.channel in self._by_name
         ]
-        delivery = self._deliver(when, ids=fresh_ids) if fresh_ids else DeliveryReport()
+        send_now = fresh_ids and (self.deliver_immediately or channels is not None)
+        # Every due row, not only the new ones: an older row of the same channel goes first
+        # (order), and the new one is not left behind it until some later pass.
+        delivery = self._deliver(when) if send_now else DeliveryReport()
         outcomes = tuple(self._outcome(e, delivery, no_channel_note) for e in enqueued)
         if not targets:
             log.info("alert recorded, not sent (%s): %s", no_channel_note, full_title)
@@ -466,13 +585,12 @@ class AlertEngine:
         return ChannelOutcome(e.channel, e.outbox_id, "pending")
 
     def _deliver(self, now: datetime, ids: list[int] | None = None) -> DeliveryReport:
-        """Try due rows, one channel at a time, stopping a channel at its first failure."""
+        """Try due rows, each channel strictly in row order, stopping a channel at its first
+        failure or at an older row that is not due (backing off, rate limited, being sent)."""
         outbox = self.outbox
         rows = outbox.due(now, self.config.max_deliveries_per_call, ids)
-        # A channel whose older row failed and is backing off is not tried again before that
-        # row's retry time (the older row goes first, keeping the order): a dead channel costs
-        # one timeout per backoff period instead of one per alert or per cycle.
-        blocked = self._channels_backing_off(now)
+        queues = outbox.pending_by_channel() if rows else {}
+        stopped: set[str] = set()  # channels done for this pass
         sent: list[int] = []
         retrying: list[int] = []
         failed: list[int] = []
@@ -480,80 +598,144 @@ class AlertEngine:
         errors: dict[int, str] = {}
         sent_in_window: dict[str, list[datetime]] = {}
         for row in rows:
+            queue = queues.get(row.channel, [])
+            if row.id not in queue:
+                continue  # delivered (batched) earlier in this pass, or no longer pending
             channel = self._by_name.get(row.channel)
             if channel is None:
                 outbox.give_up(row.id, f"channel {row.channel!r} is no longer configured")
+                queue.remove(row.id)
                 failed.append(row.id)
                 continue
-            if channel.name in blocked:
+            if channel.name in stopped or queue[0] != row.id:
+                # An older row of this channel waits: order first (a dead channel costs one
+                # timeout per backoff period, not one per alert).
+                stopped.add(channel.name)
                 deferred.append(row.id)
                 continue
             window = sent_in_window.setdefault(
                 channel.name, outbox.sent_since(channel.name, now - RATE_WINDOW)
             )
-            if len(window) >= self.config.rate_limit_per_channel_per_hour:
+            budget = self.config.rate_limit_per_channel_per_hour - len(window)
+            if budget <= 0:
                 until = window[0] + RATE_WINDOW
                 outbox.defer(row.id, until, f"rate limited until {until:%H:%M:%S} UTC")
+                stopped.add(channel.name)
                 deferred.append(row.id)
                 continue
-            if not outbox.claim(row, now):
-                continue  # another process is delivering it
-            result = self._send(channel, row)
-            if result.ok:
-                outbox.mark_sent(row.id, now)
-                window.append(now)
-                sent.append(row.id)
+            batch = [row]
+            if row.transition_id is not None and budget == 1:
+                batch = self._transition_run(queue)
+            if not (outbox.claim_many(batch, now) if len(batch) > 1 else outbox.claim(row, now)):
+                stopped.add(channel.name)  # another process is delivering it
                 continue
-            attempts = row.attempts + 1
+            title, body, stored = self._message(batch, now)
+            result = channel.send(title, body, _NOTIFY_TYPES[self._severity(batch)])
+            if result.ok:
+                outbox.mark_sent(row.id, now, body=stored)
+                outbox.mark_batched([b.id for b in batch[1:]], row.id, now)
+                for done in batch:
+                    queue.remove(done.id)
+                    sent.append(done.id)
+                window.append(now)
+                continue
+            stopped.add(channel.name)
             error = MASKER.mask(result.error or "delivery failed")[:2000]
-            errors[row.id] = error
-            blocked.add(channel.name)
-            if attempts >= row.max_attempts:
-                outbox.mark_attempt_failed(row.id, error, None)
-                failed.append(row.id)
-                log.error(
-                    "alert %d to %s failed for good after %d attempt(s): %s",
-                    row.id,
-                    channel.masked_url,
-                    attempts,
-                    error,
-                )
-            else:
-                retry_at = now + self._backoff(attempts)
-                outbox.mark_attempt_failed(row.id, error, retry_at)
-                retrying.append(row.id)
-                log.warning(
-                    "alert %d to %s failed (attempt %d/%d), retry after %s: %s",
-                    row.id,
-                    channel.masked_url,
-                    attempts,
-                    row.max_attempts,
-                    f"{retry_at:%H:%M:%S} UTC",
-                    error,
-                )
+            for attempt_row in batch:
+                self._record_failure(attempt_row, channel, error, now, retrying, failed, errors)
+                if attempt_row.id in failed:
+                    queue.remove(attempt_row.id)
         return DeliveryReport(tuple(sent), tuple(retrying), tuple(failed), tuple(deferred), errors)
 
-    def _channels_backing_off(self, now: datetime) -> set[str]:
-        """Channels with an older row that failed and waits for its retry time."""
-        with self.db.session() as session:
-            names = session.scalars(
-                select(AlertOutboxRecord.channel)
-                .where(
-                    AlertOutboxRecord.status == "pending",
-                    AlertOutboxRecord.attempts > 0,
-                    AlertOutboxRecord.next_attempt_at > now,
-                )
-                .distinct()
+    def _record_failure(
+        self,
+        row: OutboxRow,
+        channel: AlertChannel,
+        error: str,
+        now: datetime,
+        retrying: list[int],
+        failed: list[int],
+        errors: dict[int, str],
+    ) -> None:
+        attempts = row.attempts + 1
+        errors[row.id] = error
+        outbox = self.outbox
+        if attempts >= row.max_attempts:
+            outbox.mark_attempt_failed(row.id, error, None)
+            failed.append(row.id)
+            log.error(
+                "alert %d to %s failed for good after %d attempt(s): %s",
+                row.id,
+                channel.masked_url,
+                attempts,
+                error,
             )
-            return set(names)
+            return
+        retry_at = now + self._backoff(attempts)
+        outbox.mark_attempt_failed(row.id, error, retry_at)
+        retrying.append(row.id)
+        log.warning(
+            "alert %d to %s failed (attempt %d/%d), retry after %s: %s",
+            row.id,
+            channel.masked_url,
+            attempts,
+            row.max_attempts,
+            f"{retry_at:%H:%M:%S} UTC",
+            error,
+        )
+
+    def _transition_run(self, queue: list[int]) -> list[OutboxRow]:
+        """The channel's head row and every kill-switch transition row right behind it."""
+        run: list[OutboxRow] = []
+        for candidate in self.outbox.rows(queue[: self.config.max_deliveries_per_call * 5]):
+            if candidate.transition_id is None or candidate.status != "pending":
+                break
+            run.append(candidate)
+        return run
+
+    def _message(self, batch: list[OutboxRow], now: datetime) -> tuple[str, str, str | None]:
+        """Title and body to send, and the body to store when it differs from the row's.
+
+        A transition sent late says the switch's state at sending time; several transitions
+        (rate limit) become one message listing each, then the state now."""
+        head = batch[0]
+        if head.transition_id is None or head.book is None:
+            return head.title, head.body, None
+        with self.db.session() as session:
+            if len(batch) == 1:
+                later = later_pending(session, head.channel, head.book, head.id)
+                note = live_state_note(session, head.book, head.state_after or "", later, now)
+                if not note:
+                    return head.title, head.body, None
+                body = f"{head.body}\n\n{note}"
+                return head.title, body, body
+            books = sorted({r.book for r in batch if r.book})
+            states = live_states(session, books)
+        title, body = batch_message(
+            [
+                BatchedTransition(
+                    r.id,
+                    r.title.removeprefix(f"{TITLE_PREFIX} "),
+                    r.body,
+                    r.book,
+                    r.state_after,
+                    r.created_at,
+                )
+                for r in batch
+            ],
+            states,
+        )
+        title = MASKER.mask(f"{TITLE_PREFIX} {title}")
+        body = MASKER.mask(f"{body}\n\nSent {now:%Y-%m-%d %H:%M:%S} UTC.")
+        return title, body, body
+
+    @staticmethod
+    def _severity(batch: list[OutboxRow]) -> Severity:
+        return max((Severity(r.severity) for r in batch), key=lambda s: s.rank)
 
     def _backoff(self, attempts: int) -> timedelta:
         base = timedelta(minutes=self.config.retry_backoff_minutes)
         return min(base * (2 ** max(attempts - 1, 0)), MAX_BACKOFF)
-
-    @staticmethod
-    def _send(channel: AlertChannel, row: OutboxRow) -> SendResult:
-        return channel.send(row.title, row.body, _NOTIFY_TYPES[Severity(row.severity)])
 
     def _send_unrecorded(
         self,

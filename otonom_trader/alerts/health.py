@@ -24,7 +24,8 @@ def watched_books(session: Session) -> tuple[str, ...]:
     for account_id, book in session.execute(
         select(AccountRecord.account_id, AccountRecord.book).order_by(AccountRecord.created_at)
     ):
-        for candidate in (book, f"paper:{account_id}"):
+        shadow = [] if book == "paper" else [f"paper:{account_id}"]
+        for candidate in (book, *shadow):
             if candidate not in books:
                 books.append(candidate)
     return tuple(books)
@@ -50,11 +51,15 @@ class BookDrawdown:
     drawdown_pct: Decimal
 
 
-def run_activity(session: Session) -> RunActivity:
-    """The newest ``succeeded`` run's ``finished_at`` and the very first run's start."""
-    last_completed = session.scalar(
-        select(func.max(DaemonRun.finished_at)).where(DaemonRun.status == "succeeded")
-    )
+def run_activity(session: Session, exclude_run_id: str | None = None) -> RunActivity:
+    """The newest ``succeeded`` run's ``finished_at`` and the very first run's start.
+
+    ``exclude_run_id``: a run whose own completion does not count (a cycle checking, after it
+    was recorded, how long the daemon had been silent before it)."""
+    completed = select(func.max(DaemonRun.finished_at)).where(DaemonRun.status == "succeeded")
+    if exclude_run_id is not None:
+        completed = completed.where(DaemonRun.run_id != exclude_run_id)
+    last_completed = session.scalar(completed)
     first_started = session.scalar(select(func.min(DaemonRun.started_at)))
     last_status = session.scalar(
         select(DaemonRun.status).order_by(DaemonRun.started_at.desc(), DaemonRun.id.desc())

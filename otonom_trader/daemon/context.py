@@ -24,7 +24,7 @@ from otonom_trader.config.compose import PROJECT_ROOT
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.config.schema import AppConfig
 from otonom_trader.execution.engine import BROKER_ROLE, PAPER_ROLE, ExecutionEngine, ExecutionLeg
-from otonom_trader.guardrails.kill_switch import KillSwitch, KillSwitchTransition
+from otonom_trader.guardrails.kill_switch import KillSwitch
 from otonom_trader.home import otonom_home
 from otonom_trader.market.candles import MarketDataSource
 from otonom_trader.market.sources import build_market_data
@@ -95,7 +95,7 @@ class CycleContext:
 
     def close(self) -> None:
         """Release network connections and the database pool."""
-        closables: list[Any] = [leg.gate for leg in self.legs] + [self.market_data]
+        closables: list[Any] = [self.alerts, *(leg.gate for leg in self.legs), self.market_data]
         for closable in closables:
             try:
                 closable.close()
@@ -136,8 +136,14 @@ def build_context(
         paper_book = PAPER_ACCOUNT_ID if broker is None else account.shadow_paper_book
         paper = PaperBroker(db, paper_book, app.paper, quote, mode=mode.value, clock=clock)
 
-    alerts = alerts_factory(app, db) if alerts_factory else _default_alerts(app, db)
-    kill_switch = KillSwitch(db, app.guardrails, account.book, on_transition=_announcer(alerts))
+    alerts = alerts_factory(app, db) if alerts_factory else _default_alerts(app, db, clock)
+    # Each transition's outbox rows commit with the state change; the alert sender sends them.
+    kill_switch = KillSwitch(
+        db,
+        app.guardrails,
+        account.book,
+        on_transition_tx=getattr(alerts, "record_transition", None),
+    )
     equity_source: Broker = broker if broker is not None else paper  # type: ignore[assignment]
 
     def equity() -> Decimal:
@@ -193,30 +199,6 @@ def build_context(
         clock=clock,
         notes=notes,
     )
-
-
-def _announcer(alerts: Any | None) -> Callable[[KillSwitchTransition], None]:
-    def announce(transition: KillSwitchTransition) -> None:
-        # Once per transition (the kill switch guarantees it); alerts never break trading.
-        if alerts is None:
-            return
-        try:
-            if transition.kind == "trigger":
-                alerts.notify_kill_switch(transition.message)
-            else:
-                from otonom_trader.alerts.config import AlertEvent, Severity
-
-                alerts.notify(
-                    "KILL-SWITCH: trading resumed",
-                    transition.message,
-                    event=AlertEvent.KILL_SWITCH,
-                    severity=Severity.WARNING,
-                    dedupe_key=f"kill_switch_reset:{transition.message}",
-                )
-        except Exception:  # noqa: BLE001
-            log.warning("kill-switch alert failed; trading continues", exc_info=True)
-
-    return announce
 
 
 def _candles_price_the_venue(app: AppConfig, broker: Broker | None) -> bool:
@@ -277,9 +259,12 @@ def _audit_key(broker: Broker) -> str:
     return f"API-key audit: {audit_api_key(broker).message}"
 
 
-def _default_alerts(app: AppConfig, db: Database) -> Any | None:
+def _default_alerts(app: AppConfig, db: Database, clock: Callable[[], datetime]) -> Any | None:
     if not app.alerts.enabled:
         return None
     from otonom_trader.alerts import AlertEngine
 
-    return AlertEngine(app.alerts, db=db, mode=app.mode.name)
+    # Raising an alert in a cycle only writes outbox rows; health_check sends in the background.
+    return AlertEngine(
+        app.alerts, db=db, mode=app.mode.name, clock=clock, deliver_immediately=False
+    )

@@ -84,6 +84,7 @@ def run_cycle(
         return _run_leased(ctx, run_id, flow_run_id, cycle_steps, lease)
     finally:
         lease.release()
+        steps.deliver_alerts(ctx)
 
 
 def _run_leased(

@@ -110,6 +110,13 @@ def finish_run(
         run.error = error
 
 
+def deliver_alerts(ctx: CycleContext) -> None:
+    """Send what the cycle wrote to the alert outbox, on a background thread. Called once the
+    cycle's work is recorded and its account released, so no delivery competes with (or waits
+    in) a trading step or the lease."""
+    _alert(ctx, "deliver_in_background", ctx.clock())
+
+
 # -- 1. fetch_signal ----------------------------------------------------------------------------
 
 
@@ -316,8 +323,9 @@ def health_check(ctx: CycleContext, run_id: str, now: datetime) -> HealthReport:
             ping = False
         if not ping:
             _alert(ctx, "notify_broker_error", f"{ctx.broker_name}: ping failed")
-    _alert(ctx, "check_and_notify", now)
-    _alert(ctx, "deliver_pending", now)
+    # Gap and drawdown alerts are checked and sent off the trading path, once the run is recorded
+    # and its account released (the check still measures the gap before this run).
+    _alert(ctx, "check_in_background", now, run_id)
     return HealthReport(gap, ping)
 
 

@@ -9,7 +9,10 @@ With no scope, ``trip`` is the emergency stop: it halts every book of every acco
 database *and* every book first used afterwards (the all-books switch ``*``), and names them;
 ``reset`` with no scope clears all of it. ``--account`` narrows to one account's books (its broker
 book and the paper book that shadows it), ``--book`` to one book. ``status`` with no scope lists
-every book's state. ``--actor`` defaults to the OS user. Every trip and reset is an audited event.
+every book's state. ``--actor`` defaults to the OS user. Every trip and reset is an audited event,
+and every one that changes the state is announced: its alert outbox rows commit with the state
+change (as in a cycle), then the command tries to deliver them and prints what happened; rows a
+channel did not take stay pending for the next cycle or the watchdog.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -30,6 +34,13 @@ from otonom_trader.guardrails.kill_switch import ALL_BOOKS, KillSwitch
 from otonom_trader.mode import ExecutionMode
 from otonom_trader.persistence.database import Database
 from otonom_trader.persistence.guardrail_models import KillSwitchStateRecord
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from otonom_trader.alerts.engine import AlertEngine
+    from otonom_trader.config.schema import AppConfig
+    from otonom_trader.guardrails.kill_switch import KillSwitchTransition
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -71,24 +82,43 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     kill.set_defaults(func=drill_command)
 
 
-def _config(args: argparse.Namespace) -> tuple[GuardrailConfig, ExecutionMode]:
+def _app(args: argparse.Namespace) -> AppConfig:
     from otonom_trader.config.compose import load_config
 
     _, app = load_config(list(getattr(args, "overrides", None) or []))
+    return app
+
+
+def _config(args: argparse.Namespace) -> tuple[GuardrailConfig, ExecutionMode]:
+    app = _app(args)
     return app.guardrails, app.mode.execution_mode
 
 
-def _database(args: argparse.Namespace) -> Database:
-    from otonom_trader.persistence.database import Database
+@dataclass
+class _Controls:
+    """The switches a command acts on and, when alerts are on, the engine their transitions
+    are recorded by (in the state change's own transaction)."""
 
-    return Database(getattr(args, "db", None))
+    switches: list[KillSwitch]
+    alerts: AlertEngine | None
+    recorded: list[int] = field(default_factory=list)
+
+    def record(self, session: Session, transition: KillSwitchTransition, event_id: int) -> None:
+        assert self.alerts is not None
+        self.alerts.record_transition(session, transition, event_id)
+        self.recorded.append(event_id)
 
 
-def _switches(args: argparse.Namespace, *, for_change: bool) -> list[KillSwitch]:
-    """The switches a command acts on: one book, one account's books, or every book (and, for
-    a trip or reset, the all-books switch that covers books first used later)."""
-    cfg, _ = _config(args)
-    db = _database(args)
+def _database(args: argparse.Namespace, app: AppConfig | None = None) -> Database:
+    app = app or _app(args)
+    return Database(getattr(args, "db", None) or app.db.url, busy_timeout_ms=app.db.busy_timeout_ms)
+
+
+def _controls(args: argparse.Namespace, *, for_change: bool) -> _Controls:
+    """One book, one account's books, or every book (and, for a trip or reset, the all-books
+    switch that covers books first used later)."""
+    app = _app(args)
+    db = _database(args, app)
     if args.book:
         if len(args.book) > 32:
             raise ConfigError(
@@ -99,7 +129,23 @@ def _switches(args: argparse.Namespace, *, for_change: bool) -> list[KillSwitch]
         books = _account_books(db, args.account)
     else:
         books = known_books(db) + ([ALL_BOOKS] if for_change else [])
-    return [KillSwitch(db, cfg, book) for book in books]
+    alerts = None
+    if for_change and app.alerts.enabled:
+        from otonom_trader.alerts.engine import AlertEngine
+
+        alerts = AlertEngine(app.alerts, db=db, mode=str(app.mode.name))
+    controls = _Controls([KillSwitch(db, app.guardrails, book) for book in books], alerts)
+    if alerts is not None:
+        # The all-books switch is not a book: each book announces its own trip or reset (a book
+        # first used later announces when it takes the trip over in its first cycle).
+        for switch in controls.switches:
+            if switch.book != ALL_BOOKS:
+                switch.on_transition_tx = controls.record
+    return controls
+
+
+def _switches(args: argparse.Namespace, *, for_change: bool) -> list[KillSwitch]:
+    return _controls(args, for_change=for_change).switches
 
 
 def known_books(db: Database) -> list[str]:
@@ -227,32 +273,67 @@ def _print_book_detail(console: Console, switch: KillSwitch, limit: int) -> None
 def trip_command(args: argparse.Namespace) -> int:
     """Halt by hand: every book (no scope), one account's books, or one book."""
     reason, actor, now = _reason(args), _actor(args), datetime.now(UTC)
-    console = Console()
-    for switch in _switches(args, for_change=True):
+    console = Console(highlight=False)
+    controls = _controls(args, for_change=True)
+    changed = False
+    for switch in controls.switches:
         transition = switch.trip(reason, now, actor)
+        changed = changed or transition is not None
         note = "" if transition else " (it was already halted; the trip is recorded)"
         name = (
             "* (every book, also books first used later)"
             if switch.book == ALL_BOOKS
-            else (f"'{escape(switch.book)}'")
+            else f"'{escape(switch.book)}'"
         )
         console.print(f"[bold red]kill-switch tripped[/] on book {name}{note}")
+    _announce(controls, console, changed)
     return 0
 
 
 def reset_command(args: argparse.Namespace) -> int:
     """Clear the halt by hand: every book (no scope), one account's books, or one book."""
     reason, actor, now = _reason(args), _actor(args), datetime.now(UTC)
-    console = Console()
-    switches = _switches(args, for_change=True)
+    console = Console(highlight=False)
+    controls = _controls(args, for_change=True)
     # The all-books trip first: a book reset while it stands would take it over again.
-    switches.sort(key=lambda s: s.book != ALL_BOOKS)
-    for switch in switches:
+    controls.switches.sort(key=lambda s: s.book != ALL_BOOKS)
+    changed = False
+    for switch in controls.switches:
         transition = switch.reset(reason, now, actor)
+        changed = changed or transition is not None
         note = "" if transition else " (it was not halted; the reset is recorded)"
         name = "*" if switch.book == ALL_BOOKS else f"'{escape(switch.book)}'"
         console.print(f"[green]kill-switch reset[/] on book {name}{note}")
+    _announce(controls, console, changed)
     return 0
+
+
+def _announce(controls: _Controls, console: Console, changed: bool) -> None:
+    """Deliver what the outbox holds (in order, this transition last) and say what became of
+    this transition's alert on each channel."""
+    alerts = controls.alerts
+    if alerts is None:
+        if changed:
+            console.print("alerts are off (alerts.enabled=false): the change is not announced")
+        return
+    try:
+        if not controls.recorded:
+            return
+        alerts.deliver_pending()
+        for event_id in controls.recorded:
+            for row in alerts.outbox.for_transition(event_id):
+                if row.status == "pending" and row.next_attempt_at is not None:
+                    detail = f"pending, next try {row.next_attempt_at:%H:%M:%S} UTC"
+                    if row.last_error:
+                        detail += f" ({row.last_error})"
+                else:
+                    detail = row.status + (f" ({row.note})" if row.note else "")
+                console.print(
+                    f"alert (outbox row {row.id}, transition #{event_id}) "
+                    f"{escape(row.channel)}: {escape(detail)}"
+                )
+    finally:
+        alerts.db.dispose()
 
 
 def drill_command(args: argparse.Namespace) -> int:

@@ -5,6 +5,10 @@ and walks equity through every guardrail in turn — daily loss, drawdown, conse
 showing for each the halt, a rejected order, a cancel that still passes, the alert and the
 reset. In SHADOW the executing book is a simulated exchange and the paper book sits behind the
 same kill switch, so both show the same decision. The real database is never opened.
+
+Each transition is announced as in the daemon: its alert outbox row is written in the
+transition's own transaction, keyed by the transition's id (no channel is configured in a drill,
+so the row is recorded, never sent).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -29,6 +34,11 @@ from otonom_trader.guardrails.kill_switch import GuardDecision, KillSwitch, Kill
 from otonom_trader.mode import ExecutionMode
 from otonom_trader.persistence.database import Database
 from otonom_trader.testkit.clock import ManualClock
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from otonom_trader.alerts.outbox import OutboxRow
 
 DRILL_BOOK = "drill"
 DRILL_PAPER_BOOK = "drill-paper"
@@ -75,7 +85,10 @@ class _Drill:
         self.clock = ManualClock(datetime.combine(datetime.now(UTC).date(), time(9), tzinfo=UTC))
         # No alert channel is configured in a drill: alerts land in the drill database's outbox.
         self.alerts = AlertEngine(AlertsConfig(), db=db, clock=self.clock)
-        self.switch = KillSwitch(db, cfg, DRILL_BOOK, on_transition=self._announce)
+        self._recorded: list[int] = []
+        self.switch = KillSwitch(
+            db, cfg, DRILL_BOOK, on_transition=self._announce, on_transition_tx=self._record
+        )
         paper_cfg = PaperConfig(initial_cash=float(CASH), slippage_bps=0.0, taker_fee_bps=0.0)
         self.exchange: Broker
         if mode is ExecutionMode.PAPER:
@@ -114,10 +127,17 @@ class _Drill:
 
     # -- plumbing ---------------------------------------------------------------------------
 
+    def _record(self, session: Session, transition: KillSwitchTransition, event_id: int) -> None:
+        self.alerts.record_transition(session, transition, event_id)
+        self._recorded.append(event_id)
+
     def _announce(self, transition: KillSwitchTransition) -> None:
-        report = self.alerts.notify_kill_switch(transition.message)
-        self.report.alerts.append(transition.message)
-        self.out.print(f"    [magenta]alert[/] {escape(transition.message)}  ({_delivery(report)})")
+        """After the commit: show the outbox rows the transition left (none would be a bug)."""
+        rows = self.alerts.outbox.for_transition(self._recorded[-1]) if self._recorded else []
+        if rows:
+            self.report.alerts.append(transition.message)
+        delivery = escape(_delivery(rows))
+        self.out.print(f"    [magenta]alert[/] {escape(transition.message)}  ({delivery})")
 
     def set_price(self, price: Decimal) -> None:
         self.price = price.quantize(Decimal("0.01"))
@@ -330,11 +350,14 @@ class _Drill:
         return self.report
 
 
-def _delivery(report: object) -> str:
-    outcomes = getattr(report, "outcomes", ())
-    if not outcomes:
-        return "no channel configured: recorded in the drill database"
-    return ", ".join(f"{getattr(o, 'channel', '?')}: {getattr(o, 'status', '?')}" for o in outcomes)
+def _delivery(rows: list[OutboxRow]) -> str:
+    if not rows:
+        return "NOT RECORDED in the outbox"
+    return ", ".join(
+        f"outbox row {r.id} for transition #{r.transition_id}, channel {r.channel}: "
+        f"{r.status}{f' ({r.note})' if r.note else ''}"
+        for r in rows
+    )
 
 
 def run_drill(

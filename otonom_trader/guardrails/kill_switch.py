@@ -20,7 +20,10 @@ evaluation, because the money really is gone).
 
 Transitions are compare-and-set on the row's ``version``: when two processes evaluate at once,
 one wins and announces; the other re-reads. ``on_transition`` is called once per transition,
-after the commit; if it raises, the error is logged and trading goes on.
+after the commit; if it raises, the error is logged and trading goes on. ``on_transition_tx`` is
+called once per transition *inside* the state change's transaction, right after the event row is
+flushed, with ``(session, transition, event_id)``: what it writes (an alert outbox row) commits
+or rolls back together with the state change.
 """
 
 from __future__ import annotations
@@ -153,6 +156,7 @@ class KillSwitch:
         book: str,
         *,
         on_transition: Callable[[KillSwitchTransition], None] | None = None,
+        on_transition_tx: Callable[[Session, KillSwitchTransition, int], None] | None = None,
     ) -> None:
         if not book or len(book) > _MAX_BOOK:
             raise ValueError(f"book must be 1..{_MAX_BOOK} characters, got {book!r}")
@@ -160,6 +164,7 @@ class KillSwitch:
         self.cfg = cfg
         self.book = book
         self.on_transition = on_transition
+        self.on_transition_tx = on_transition_tx
         self.guardrails: list[Guardrail] = build_guardrails(cfg)
         self._by_name = {g.name: g for g in self.guardrails}
 
@@ -344,6 +349,7 @@ class KillSwitch:
         now: datetime,
         actor: str,
     ) -> KillSwitchTransition:
+        flips = not record.active
         record.manual = True
         numbers = _loads(record.numbers_json)
         numbers["manual_reason"] = reason
@@ -352,7 +358,14 @@ class KillSwitch:
         self._apply(record, holds, now, released=[])
         # Every manual trip is in the audit trail, even on an already halted book.
         return self._event(
-            session, "trigger", f"manual: {reason}", _loads(record.numbers_json), now, actor, True
+            session,
+            "trigger",
+            f"manual: {reason}",
+            _loads(record.numbers_json),
+            now,
+            actor,
+            True,
+            transition=flips,
         )
 
     def _reset_row(
@@ -363,6 +376,7 @@ class KillSwitch:
         now: datetime,
         actor: str,
     ) -> KillSwitchTransition:
+        flips = bool(record.active)
         holds = _loads(record.locks_json)
         cursors = _loads(record.cursors_json)
         ctx = GuardContext(session, self.book, Decimal(0), now, cursors)
@@ -379,7 +393,9 @@ class KillSwitch:
         record.locks_json = "{}"
         record.cursors_json = _dumps({k: v for k, v in cursors.items() if v is not None})
         record.updated_at = now
-        return self._event(session, "reset", f"manual: {reason}", numbers, now, actor, True)
+        return self._event(
+            session, "reset", f"manual: {reason}", numbers, now, actor, True, transition=flips
+        )
 
     # ------------------------------------------------------------------ read side
 
@@ -486,19 +502,26 @@ class KillSwitch:
         now: datetime,
         actor: str,
         manual: bool,
+        *,
+        transition: bool = True,
     ) -> KillSwitchTransition:
-        session.add(
-            KillSwitchEventRecord(
-                book=self.book,
-                kind=kind,
-                reason=reason,
-                numbers_json=_dumps(numbers),
-                actor=actor,
-                manual=manual,
-                at=now,
-            )
+        """Add the audit event; when it is a real transition (``transition``), hand it to
+        ``on_transition_tx`` in this same transaction."""
+        event = KillSwitchEventRecord(
+            book=self.book,
+            kind=kind,
+            reason=reason,
+            numbers_json=_dumps(numbers),
+            actor=actor,
+            manual=manual,
+            at=now,
         )
-        return KillSwitchTransition(kind, self.book, reason, _frozen(numbers), now, actor, manual)
+        session.add(event)
+        result = KillSwitchTransition(kind, self.book, reason, _frozen(numbers), now, actor, manual)
+        if transition and self.on_transition_tx is not None:
+            session.flush()  # the event's id (and the version check, as the commit would do)
+            self.on_transition_tx(session, result, event.id)
+        return result
 
     def _announce(self, transitions: list[KillSwitchTransition]) -> None:
         for transition in transitions:

@@ -9,9 +9,17 @@ are already marked sent. ``status``:
 * ``suppressed`` never sent on purpose: a duplicate within the cooldown, or no channel configured
   (``note`` says which)
 
-``last_error`` holds the channel's complaint with every known secret masked. The two indexes serve
-the two hot queries: due pending rows (``status, next_attempt_at``) and the dedupe / rate-limit
-look-ups (``dedupe_key, channel, created_at`` and ``channel, status, sent_at``).
+``last_error`` holds the channel's complaint with every known secret masked (cleared once sent).
+The indexes serve the hot queries: due pending rows (``status, next_attempt_at``), the dedupe /
+rate-limit look-ups (``dedupe_key, channel, created_at`` and ``channel, status, sent_at``) and
+each channel's oldest pending row (``channel, status, id``: delivery is in order per channel).
+
+A kill-switch transition is announced by one row per channel carrying the transition's own id
+(``transition_id`` = ``kill_switch_events.id``), its ``book`` and the state it left
+(``state_after``: ``active`` or ``clear``). The unique index on ``(transition_id, channel)`` makes a
+repeat of the same transition (a retry, a second process) a no-op, while a new transition with the
+same wording is a new row. ``batched_into`` names the row whose message carried this one when a
+rate limit batched several transitions into one message.
 """
 
 from __future__ import annotations
@@ -46,11 +54,17 @@ class AlertOutboxRecord(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     next_attempt_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    transition_id: Mapped[int | None] = mapped_column(Integer)
+    book: Mapped[str | None] = mapped_column(String(32))
+    state_after: Mapped[str | None] = mapped_column(String(8))
+    batched_into: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         Index("ix_alert_outbox_status_next", "status", "next_attempt_at"),
         Index("ix_alert_outbox_dedupe", "dedupe_key", "channel", "created_at"),
         Index("ix_alert_outbox_channel_sent", "channel", "status", "sent_at"),
+        Index("ux_alert_outbox_transition_channel", "transition_id", "channel", unique=True),
+        Index("ix_alert_outbox_channel_status_id", "channel", "status", "id"),
     )
 
     def __repr__(self) -> str:

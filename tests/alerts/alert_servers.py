@@ -1,11 +1,14 @@
 """Test servers and values of the alert tests: a real SMTP server (aiosmtpd) on 127.0.0.1 that
-can be stopped and restarted, a manual clock, and the secrets the tests must never see leak."""
+can be stopped and restarted, a server that accepts and never answers, a manual clock, and the
+secrets the tests must never see leak."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import socket
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -104,3 +107,51 @@ class ManualClock:
     def advance(self, **delta: float) -> datetime:
         self.now += timedelta(**delta)
         return self.now
+
+
+@dataclass
+class SilentServer:
+    """A TCP server on 127.0.0.1 that accepts every connection and never says a word: an SMTP
+    server hung after ``accept`` (the client waits for a banner that never comes).
+
+    ``accepted`` counts connections; ``stop()`` closes the listener and every held connection,
+    freeing the port for a real server."""
+
+    port: int
+    accepted: int = 0
+    _listener: socket.socket | None = None
+    _held: list[socket.socket] = field(default_factory=list)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        self._listener = listener
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return  # the listener was closed
+            self.accepted += 1
+            self._held.append(conn)
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            # shutdown() wakes the accept() blocked in the thread; close() alone may not.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+            self._listener = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        for conn in self._held:
+            conn.close()
+        self._held.clear()

@@ -3,10 +3,12 @@ that goes on while the alert channel is down."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from alert_servers import BOT_TOKEN, CHAT_ID, LocalSMTPServer, ManualClock
+from sqlalchemy import select
 
 from otonom_trader.alerts import AlertEngine, AlertsConfig, EmailAlertConfig, TelegramAlertConfig
 from otonom_trader.persistence import DaemonRun, Database, PortfolioSnapshot
@@ -168,3 +170,31 @@ def test_trading_cycle_completes_while_smtp_is_down_and_alert_arrives_later(
     assert engine.outbox.count_by_status() == {"sent": 1}  # the repeat was deduplicated
     assert len(smtp_server.messages) == 1
     assert "Connection timeout" in smtp_server.messages[0].text
+
+
+def test_a_cycle_after_a_stall_raises_the_gap_alert_off_its_path_measured_before_it(
+    tmp_path: Path,
+) -> None:
+    from otonom_trader.daemon import TradingDaemon
+    from otonom_trader.persistence.alert_models import AlertOutboxRecord
+
+    clock = ManualClock(datetime(2026, 6, 1, 12, 0, 30, tzinfo=UTC))
+    daemon = TradingDaemon(db_path=tmp_path / "trader.db", clock=clock)  # alerts=default
+    daemon.run_once()
+    assert daemon.context.alerts.wait_idle(30)
+    clock.advance(hours=2)  # the daemon was silent for two hours
+
+    daemon.run_once()
+    assert daemon.context.alerts.wait_idle(30)
+
+    with daemon.context.db.session() as session:
+        rows = list(
+            session.scalars(
+                select(AlertOutboxRecord).where(AlertOutboxRecord.event == "daemon_gap")
+            )
+        )
+    daemon.close()
+    [row] = rows  # one gap alert, raised by the second cycle only
+    assert (row.channel, row.status) == ("none", "suppressed")
+    assert row.title == "[otonom-trader] Daemon stalled: no completed run for 120 min"
+    assert "Last completed run finished at 2026-06-01 12:00:30 UTC" in row.body

@@ -1,4 +1,4 @@
-"""Migration 0003_alerts matches the model on SQLite and PostgreSQL."""
+"""Migrations 0003_alerts + 0005_alert_transitions match the model on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ def test_alert_outbox_table_matches_its_model(any_db: Database) -> None:
 
     mine = [d for d in diff if "alert_outbox" in repr(d)]
     assert mine == []
-    assert "0003_alerts" in any_db.current_revisions()
+    assert "0005_alert_transitions" in any_db.current_revisions()  # on top of 0003_alerts
     assert indexes == {
         "ix_alert_outbox_status_next",
         "ix_alert_outbox_dedupe",
         "ix_alert_outbox_channel_sent",
+        "ux_alert_outbox_transition_channel",
+        "ix_alert_outbox_channel_status_id",
     }

@@ -59,24 +59,36 @@ def test_alert_is_a_row_before_the_channel_is_tried(
     assert row.created_at == clock.now
 
 
-def test_same_kill_switch_reason_is_not_resent_within_cooldown(
+def test_same_broker_error_is_not_resent_within_cooldown(
     any_db: Database, telegram_api: TelegramBotAPI, clock: ManualClock
 ) -> None:
     engine = AlertEngine(telegram_config(dedupe_cooldown_minutes=60.0), db=any_db, clock=clock)
 
-    first = engine.notify_kill_switch("Max daily loss 5% exceeded")
-    repeats = [engine.notify_kill_switch("Max daily loss 5% exceeded") for _ in range(3)]
+    first = engine.notify_broker_error("Connection timeout")
+    repeats = [engine.notify_broker_error("Connection timeout") for _ in range(3)]
     clock.advance(minutes=10)
-    other_reason = engine.notify_kill_switch("Max drawdown 40% exceeded")
+    other = engine.notify_broker_error("Invalid nonce")
     clock.advance(minutes=61)
-    after_cooldown = engine.notify_kill_switch("Max daily loss 5% exceeded")
+    after_cooldown = engine.notify_broker_error("Connection timeout")
 
     assert first.delivered
     assert all(r.suppressed and r.outbox_ids == first.outbox_ids for r in repeats)
-    assert other_reason.delivered
+    assert other.delivered
     assert after_cooldown.delivered
     assert len(telegram_api.messages) == 3
     assert len(all_rows(any_db)) == 3  # duplicates add no rows
+
+
+def test_kill_switch_halts_with_the_same_wording_are_each_announced(
+    any_db: Database, telegram_api: TelegramBotAPI, clock: ManualClock
+) -> None:
+    engine = AlertEngine(telegram_config(dedupe_cooldown_minutes=60.0), db=any_db, clock=clock)
+
+    reports = [engine.notify_kill_switch("Max daily loss 5% exceeded") for _ in range(3)]
+
+    assert [r.delivered for r in reports] == [True, True, True]
+    assert len({r.outbox_ids for r in reports}) == 3
+    assert len(telegram_api.messages) == 3
 
 
 def test_routes_send_each_channel_only_its_severities_and_events(

@@ -49,6 +49,8 @@ def test_secrets_never_reach_logs_rows_or_alert_texts(
     telegram_api.fail_with = 500
     smtp_auth_server.stop()
     engine.notify_kill_switch("halt")  # failures log their (masked) errors
+    with sqlite_db.session() as session:
+        failed_rows = list(session.scalars(select(AlertOutboxRecord)))
     smtp_auth_server.start()
     telegram_api.fail_with = None
     engine.deliver_pending(clock.advance(minutes=1))
@@ -57,10 +59,11 @@ def test_secrets_never_reach_logs_rows_or_alert_texts(
         rows = list(session.scalars(select(AlertOutboxRecord)))
     texts = [caplog.text, repr(engine.config), *(m.text for m in telegram_api.messages)]
     texts += [m.message.as_string() for m in smtp_auth_server.messages]
-    texts += [f"{r.title} {r.body} {r.last_error} {r.note}" for r in rows]
+    texts += [f"{r.title} {r.body} {r.last_error} {r.note}" for r in rows + failed_rows]
     assert len(telegram_api.messages) == 2 and len(smtp_auth_server.messages) == 2
     assert any("Telegram POST URL" in r.getMessage() for r in caplog.records)  # DEBUG was on
-    assert any(r.last_error for r in rows)
+    assert any(r.last_error for r in failed_rows)  # (cleared once the row is sent)
+    assert not any(r.last_error for r in rows if r.status == "sent")
     for secret in (BOT_TOKEN, BOT_TOKEN.split(":")[1], SMTP_PASSWORD):
         for text in texts:
             assert secret not in text
