@@ -71,6 +71,9 @@ class OrderStatus(StrEnum):
     # Journaled, then verified absent on the venue (the process ended before sending, or the
     # request never arrived): final for its run, and the same intent may be sent again.
     NOT_SENT = "not_sent"
+    # The venue's reply could not be believed (negative or oversized quantity, a price far off
+    # the signal, unreadable): nothing booked from it; resolved from the venue's own records.
+    ANOMALOUS = "anomalous"
 
 
 @dataclass(frozen=True)

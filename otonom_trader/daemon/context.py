@@ -179,6 +179,7 @@ def build_context(
         alert=alert,
         shadow=mode is ExecutionMode.SHADOW,
         ambiguity_window_s=app.execution.ambiguity_window_seconds,
+        price_band_pct=app.execution.price_band_pct,
     )
     log.info("database: %s", describe_url(resolve_url(app.db.url)))
     return CycleContext(

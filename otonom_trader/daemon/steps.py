@@ -24,7 +24,7 @@ from otonom_trader.broker.types import Position, to_decimal
 from otonom_trader.daemon.context import CycleContext
 from otonom_trader.daemon.summary import BookLine, OrderLine, RunSummary, SignalLine
 from otonom_trader.execution.engine import PAPER_ROLE, ExecutionLeg
-from otonom_trader.market.candles import CandleSeries
+from otonom_trader.market.candles import CandleSeries, with_jump_check
 from otonom_trader.market.rules import rules_for
 from otonom_trader.persistence.models import DaemonRun
 from otonom_trader.portfolio.ledger import (
@@ -38,6 +38,8 @@ from otonom_trader.strategy.signals import Action, OrderIntent, Signal, evaluate
 
 log = logging.getLogger(__name__)
 BPS = Decimal(10_000)
+#: Data issues after which a series' prices are not used at all (not even as marks).
+UNBELIEVABLE = frozenset({"bad_value", "jump", "empty", "unavailable"})
 
 
 @dataclass(frozen=True)
@@ -125,11 +127,17 @@ def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
     strategy = ctx.strategy
     limit = max(ctx.config.data.history_bars, strategy.required_history)
     book = ctx.executing_book
+    max_jump = ctx.config.data.max_jump_pct
     series_by_symbol: dict[str, CandleSeries] = {
-        s: ctx.market_data.fetch(s, strategy.timeframe, limit, now) for s in strategy.symbols
+        s: with_jump_check(ctx.market_data.fetch(s, strategy.timeframe, limit, now), max_jump)
+        for s in strategy.symbols
     }
+    # No mark from a series whose prices cannot be believed (NaN, zero, a jump): such a symbol
+    # is skipped, and a holding in it is valued at the venue's or the entry price instead.
     marks = {
-        s: _mark(s, series.last_close) for s, series in series_by_symbol.items() if series.candles
+        s: _mark(s, series.last_close)
+        for s, series in series_by_symbol.items()
+        if series.candles and not any(i.kind in UNBELIEVABLE for i in series.issues)
     }
     fee_rate = to_decimal(ctx.config.paper.taker_fee_bps) / BPS
     slippage_rate = to_decimal(ctx.config.paper.slippage_bps) / BPS

@@ -20,12 +20,19 @@ class ExecutionConfig:
 
     lease_wait_seconds: float = 30.0
     ambiguity_window_seconds: float = 15.0
+    # A fill price further than this from the signal's mark is not believed (looked up instead).
+    price_band_pct: float = 10.0
 
     def __post_init__(self) -> None:
         require(
             0 <= self.lease_wait_seconds <= 3600,
             "lease_wait_seconds",
             f"must be in [0, 3600], got {self.lease_wait_seconds}",
+        )
+        require(
+            0 < self.price_band_pct <= 100,
+            "price_band_pct",
+            f"must be a percentage in (0, 100], got {self.price_band_pct}",
         )
         require(
             0 <= self.ambiguity_window_seconds <= 3600,

@@ -28,7 +28,12 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from otonom_trader.broker.errors import AmbiguousOrderError, BrokerError, KillSwitchError
+from otonom_trader.broker.errors import (
+    AmbiguousOrderError,
+    BadExchangeReplyError,
+    BrokerError,
+    KillSwitchError,
+)
 from otonom_trader.broker.guarded import GuardedBroker
 from otonom_trader.broker.types import OrderFill, OrderRequest, OrderSide, OrderStatus
 from otonom_trader.daemon.summary import OrderLine
@@ -112,6 +117,7 @@ class ExecutionEngine:
         shadow: record a shadow pair per intent (SHADOW mode).
         ambiguity_window_s: an order younger than this and unknown to the venue may still be in
             flight: it stays unknown instead of ``not_sent``.
+        price_band_pct: a fill price further than this from the signal's mark is not believed.
     """
 
     def __init__(
@@ -126,6 +132,7 @@ class ExecutionEngine:
         alert: AlertFn | None = None,
         shadow: bool = False,
         ambiguity_window_s: float = 15.0,
+        price_band_pct: float = 10.0,
     ) -> None:
         self.db = db
         self.legs = tuple(legs)
@@ -136,6 +143,7 @@ class ExecutionEngine:
         self._alert = alert
         self._shadow = ShadowLedger(db) if shadow else None
         self._window = timedelta(seconds=ambiguity_window_s)
+        self._band = Decimal(str(price_band_pct)) / 100
         self.blocked: set[tuple[str, str, str]] = set()
 
     # ------------------------------------------------------------------ recovery
@@ -173,7 +181,10 @@ class ExecutionEngine:
             assert row is not None
             if OrderStatus(row.status) not in OPEN_STATUSES:
                 return  # resolved meanwhile (cannot happen under the lease; cheap to respect)
+            problem = None
             if found is not None:
+                problem = self.implausible(found, row.requested_qty, row.signal_price)
+            if found is not None and problem is None:
                 record_fill(row, found, now)
                 if found.quantity > 0:
                     ensure_account(session, leg.book, Decimal(0), leg.quote_asset)
@@ -183,8 +194,9 @@ class ExecutionEngine:
                 report.resolved.append(cid)
                 log.warning("recovered order %s from the venue: %s", cid, found.status.value)
                 return
-            young = now - row.created_at < self._window
-            if not young or leg.gate.reports_orders_instantly:
+            if problem is not None:
+                pass  # the venue's own records cannot be believed either: stays unresolved
+            elif not (now - row.created_at < self._window) or leg.gate.reports_orders_instantly:
                 record_failure(
                     row,
                     OrderStatus.NOT_SENT,
@@ -193,7 +205,9 @@ class ExecutionEngine:
                 )
                 report.not_sent.append(cid)
                 return
-        self._keep_unresolved(leg, record, report, "not found on the venue yet; may be in flight")
+        self._keep_unresolved(
+            leg, record, report, problem or "not found on the venue yet; may be in flight"
+        )
 
     def _keep_unresolved(
         self, leg: ExecutionLeg, record: OrderRecord, report: RecoveryReport, why: str
@@ -205,8 +219,11 @@ class ExecutionEngine:
         with self.db.session() as session:
             row = session.get(OrderRecord, record.id)
             assert row is not None
-            newly = OrderStatus(row.status) is not OrderStatus.UNKNOWN
-            record_failure(row, OrderStatus.UNKNOWN, why, self.clock())
+            status = OrderStatus(row.status)
+            # An anomalous order was announced when its reply came; it stays anomalous.
+            newly = status not in (OrderStatus.UNKNOWN, OrderStatus.ANOMALOUS)
+            if status is not OrderStatus.ANOMALOUS:
+                record_failure(row, OrderStatus.UNKNOWN, why, self.clock())
         if newly:
             self._raise_alert(
                 f"order {record.client_order_id} ({record.side} {record.symbol}, {leg.book}) "
@@ -283,12 +300,18 @@ class ExecutionEngine:
                 return LegResult(_not_sent_line(record, "already_sent", note), None, None)
         fill: OrderFill | None = None
         error: BaseException | None = None
+        anomaly: str | None = None
         try:
             if quantity <= 0:
                 raise BrokerError(f"{leg.book} book holds no {split(intent.symbol)[0]} to sell")
             fill = leg.gate.place_order(request)
+            anomaly = self.implausible(fill, request.quantity, intent.signal_price)
+        except BadExchangeReplyError as exc:  # it was sent; what came back cannot be read
+            anomaly = str(exc)
         except BrokerError as exc:  # AmbiguousOrderError included: recorded as UNKNOWN below
             error = exc
+        if anomaly is not None:
+            fill = self._believable_from_venue(leg, request, intent.signal_price, anomaly)
         with self.db.session() as session:
             record = session.scalars(
                 select(OrderRecord).where(OrderRecord.client_order_id == cid)
@@ -298,6 +321,9 @@ class ExecutionEngine:
                 record_fill(record, fill, done)
                 ensure_account(session, leg.book, Decimal(0), leg.quote_asset)
                 apply_fill(session, leg.book, record, fill, done)
+            elif anomaly is not None:
+                record_failure(record, OrderStatus.ANOMALOUS, anomaly, done)
+                self.blocked.add((leg.book, intent.symbol, intent.side.value))
             elif isinstance(error, AmbiguousOrderError):
                 record_failure(record, OrderStatus.UNKNOWN, str(error), done)
                 self.blocked.add((leg.book, intent.symbol, intent.side.value))
@@ -313,6 +339,64 @@ class ExecutionEngine:
                 f"{intent.side.value} {intent.symbol}: {error}", f"broker-error:{cid}"
             )
         return LegResult(line, fill, error)
+
+    def implausible(
+        self, fill: OrderFill, requested: Decimal, signal_price: Decimal | None
+    ) -> str | None:
+        """Why a venue's report of a fill cannot be believed, or ``None`` when it can: a negative
+        or oversized quantity, a filled quantity without a price, trades that do not add up, or a
+        price off the signal's mark by more than the band."""
+        limit = max(requested, fill.requested_quantity)
+        if fill.quantity < 0:
+            return f"the venue reported a negative filled quantity ({fill.quantity})"
+        if fill.quantity > limit:
+            return f"the venue reported {fill.quantity} filled of {limit} requested"
+        if fill.quantity > 0 and (fill.price is None or fill.price <= 0):
+            return f"the venue reported {fill.quantity} filled without a valid price"
+        if fill.trades:
+            traded = sum((t.quantity for t in fill.trades), Decimal(0))
+            if traded != fill.quantity or any(t.quantity <= 0 for t in fill.trades):
+                return f"the venue's trades add up to {traded}, its order to {fill.quantity}"
+            if any(t.fee < 0 for t in fill.trades):
+                return "the venue reported a negative fee"
+        prices = [t.price for t in fill.trades] or ([fill.price] if fill.price else [])
+        if signal_price and signal_price > 0:
+            for price in prices:
+                if abs(price - signal_price) / signal_price > self._band:
+                    return (
+                        f"fill price {price} is more than {self._band * 100:g}% off the signal's "
+                        f"mark {signal_price}"
+                    )
+        return None
+
+    def _believable_from_venue(
+        self, leg: ExecutionLeg, request: OrderRequest, signal_price: Decimal, anomaly: str
+    ) -> OrderFill | None:
+        """Look an anomalous order up in the venue's own records; its fill if that is believable
+        (then the reply is forgotten), else ``None`` (the order stays anomalous, one alert)."""
+        assert request.client_order_id is not None
+        looked_up: OrderFill | None = None
+        try:
+            looked_up = leg.gate.fetch_order_by_client_id(request.symbol, request.client_order_id)
+        except (BrokerError, NotImplementedError) as exc:
+            anomaly += f"; lookup failed: {exc}"
+        if looked_up is not None:
+            problem = self.implausible(looked_up, request.quantity, signal_price)
+            if problem is None:
+                log.warning(
+                    "order %s: %s; booked from the venue's records instead",
+                    request.client_order_id,
+                    anomaly,
+                )
+                return looked_up
+            anomaly += f"; its records say: {problem}"
+        self._raise_alert(
+            f"order {request.client_order_id} ({request.side.value} {request.symbol}, "
+            f"{leg.book}) is anomalous: {anomaly}; nothing booked, "
+            f"{request.side.value} {request.symbol} blocked until it resolves",
+            f"anomalous-order:{request.client_order_id}",
+        )
+        return None
 
     def _sellable(self, leg: ExecutionLeg, intent: OrderIntent) -> Decimal:
         """A sell never exceeds what the leg's book bought, nor what its venue holds free."""

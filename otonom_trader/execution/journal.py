@@ -23,6 +23,7 @@ from otonom_trader.persistence.models import OrderRecord
 
 # Statuses after which an order must not be sent again (NOT_SENT and JOURNALED may be sent).
 SENT_STATUSES = {
+    OrderStatus.ANOMALOUS,
     OrderStatus.SUBMITTED,
     OrderStatus.OPEN,
     OrderStatus.PARTIALLY_FILLED,
@@ -104,6 +105,7 @@ OPEN_STATUSES = {
     OrderStatus.SUBMITTED,
     OrderStatus.OPEN,
     OrderStatus.UNKNOWN,
+    OrderStatus.ANOMALOUS,
 }
 
 

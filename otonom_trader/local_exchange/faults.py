@@ -14,6 +14,9 @@ consumes one use of it. Kinds:
                     timeout gives up while the exchange still executes the request)
 ``drop_connection`` close the socket without reading a reply: nothing executed
 ``lost_reply``      execute the request (an order IS placed), then close the socket without reply
+``bad_reply``       execute the request (an order IS placed), then answer with ``patch`` merged into
+                    the reply's fields (a negative ``executedQty``, absurd ``fills``, a missing key
+                    set to ``None`` is removed): an exchange that answers wrongly
 ``slow_reply``      execute the request (an order IS placed), then hold the reply ``seconds`` (or
                     until ``release()``): the order is in flight for the client. ``executed`` is
                     an event a test waits on to act at exactly that moment (kill the client)
@@ -28,6 +31,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class FaultKind(StrEnum):
@@ -43,6 +47,7 @@ class FaultKind(StrEnum):
     DROP_CONNECTION = "drop_connection"
     LOST_REPLY = "lost_reply"
     SLOW_REPLY = "slow_reply"
+    BAD_REPLY = "bad_reply"
 
 
 _EXECUTABLE = frozenset(
@@ -60,6 +65,7 @@ class Fault:
     method: str | None = None
     seconds: float = 0.0
     execute: bool = False
+    patch: dict[str, Any] | None = None
     executed: threading.Event = field(default_factory=threading.Event, repr=False)
     released: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -89,6 +95,7 @@ class FaultPlan:
         method: str | None = None,
         seconds: float = 0.0,
         execute: bool = False,
+        patch: dict[str, Any] | None = None,
     ) -> Fault:
         """Arm ``kind`` for the next ``count`` matching requests.
 
@@ -109,7 +116,9 @@ class FaultPlan:
                 "inject_fault: execute=True applies to 5xx and code_-1007, "
                 f"not {fault_kind.value!r}"
             )
-        fault = Fault(fault_kind, count, path, method, seconds, execute)
+        if (fault_kind is FaultKind.BAD_REPLY) != (patch is not None):
+            raise ValueError("inject_fault: kind 'bad_reply' (and only it) takes patch={...}")
+        fault = Fault(fault_kind, count, path, method, seconds, execute, patch)
         with self._lock:
             self._faults.append(fault)
         return fault

@@ -148,14 +148,22 @@ class LocalExchangeServer(ABC):
         method: str | None = None,
         seconds: float = 0.0,
         execute: bool = False,
+        patch: dict[str, Any] | None = None,
     ) -> Fault:
         """Arm a fault for the next ``count`` requests matching ``path``/``method``.
 
         See :mod:`otonom_trader.local_exchange.faults` for the kinds; ``execute=True`` makes a
-        5xx / ``code_-1007`` fault run the request before answering with the error.
+        5xx / ``code_-1007`` fault run the request before answering with the error; ``patch``
+        is what a ``bad_reply`` changes in the reply.
         """
         return self.faults.inject(
-            kind, count=count, path=path, method=method, seconds=seconds, execute=execute
+            kind,
+            count=count,
+            path=path,
+            method=method,
+            seconds=seconds,
+            execute=execute,
+            patch=patch,
         )
 
     def request_paths(self) -> list[str]:
@@ -228,6 +236,16 @@ def _make_handler(exchange: LocalExchangeServer) -> type[BaseHTTPRequestHandler]
                 elif fault.kind is FaultKind.LOST_REPLY:
                     exchange.handle(request)  # the request IS executed
                     self._drop()
+                    return
+                elif fault.kind is FaultKind.BAD_REPLY:
+                    reply = exchange.handle(request)  # the request IS executed ...
+                    if isinstance(reply.payload, dict) and fault.patch is not None:
+                        for key, value in fault.patch.items():  # ... and answered wrongly
+                            if value is None:
+                                reply.payload.pop(key, None)
+                            else:
+                                reply.payload[key] = value
+                    self._send(reply)
                     return
                 elif fault.kind is FaultKind.SLOW_REPLY:
                     reply = exchange.handle(request)  # the request IS executed ...

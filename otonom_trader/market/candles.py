@@ -38,8 +38,8 @@ class Candle:
 
 @dataclass(frozen=True)
 class DataIssue:
-    """A problem found in a series: ``kind`` is gap, duplicate, out_of_order, bad_value, stale
-    or empty."""
+    """A problem found in a series: ``kind`` is gap, duplicate, out_of_order, bad_value, jump,
+    stale, unavailable or empty."""
 
     symbol: str
     kind: str
@@ -148,6 +148,29 @@ def find_issues(
                 )
             )
     return issues
+
+
+def with_jump_check(series: CandleSeries, max_jump_pct: float) -> CandleSeries:
+    """``series`` with a ``jump`` issue for every close that moved more than ``max_jump_pct``
+    from the previous close (a 5e9 BTC print, a decimal slip). Applied to every source's series
+    alike, so such a symbol is skipped for the cycle whatever the data came from."""
+    issues = list(series.issues)
+    for prev, cur in zip(series.candles, series.candles[1:], strict=False):
+        if not (math.isfinite(prev.close) and math.isfinite(cur.close)) or prev.close <= 0:
+            continue  # already a bad_value issue
+        move = abs(cur.close / prev.close - 1) * 100
+        if move > max_jump_pct:
+            issues.append(
+                DataIssue(
+                    series.symbol,
+                    "jump",
+                    f"close moved {move:.1f}% (limit {max_jump_pct:g}%) at "
+                    f"{cur.open_time:%Y-%m-%d %H:%M}",
+                )
+            )
+    if len(issues) == len(series.issues):
+        return series
+    return CandleSeries(series.symbol, series.timeframe, series.candles, tuple(issues))
 
 
 class MarketDataSource(ABC):

@@ -34,6 +34,9 @@ class DataConfig:
     exchange_base_url: Optional[str] = None  # noqa: UP045
     # Newest closed candle older than this many timeframes: stale, no new orders.
     stale_after_timeframes: int = 2
+    # A close that moves more than this from the previous close is a bad print: the symbol is
+    # skipped for the cycle (any source).
+    max_jump_pct: float = 30.0
 
     def __post_init__(self) -> None:
         self.source = parse_choice(self.source, DataSource, "source")
@@ -50,6 +53,11 @@ class DataConfig:
             self.stale_after_timeframes >= 1,
             "stale_after_timeframes",
             f"must be at least 1, got {self.stale_after_timeframes}",
+        )
+        require(
+            0 < self.max_jump_pct <= 1000,
+            "max_jump_pct",
+            f"must be in (0, 1000], got {self.max_jump_pct}",
         )
         if self.source == DataSource.CSV:
             require(bool(self.csv_path), "csv_path", "is required when source is csv")

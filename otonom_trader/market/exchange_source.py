@@ -8,6 +8,7 @@ orders (the run summary says why).
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,8 +72,10 @@ class ExchangeMarketData(MarketDataSource):
         except BrokerError as exc:
             issue = DataIssue(symbol, "unavailable", str(exc))
             return CandleSeries(symbol, timeframe, (), (issue,))
+        # A missing or unreadable value becomes NaN: find_issues reports it and the symbol is
+        # skipped for the cycle (as for a CSV), instead of the whole cycle failing.
         candles = [
-            Candle(datetime.fromtimestamp(r[0] / 1000, tz=UTC), *(float(v) for v in r[1:6]))
+            Candle(datetime.fromtimestamp(r[0] / 1000, tz=UTC), *(_number(v) for v in r[1:6]))
             for r in rows
         ]
         closed = closed_only(candles, timeframe, now)[-limit:]
@@ -83,3 +86,11 @@ class ExchangeMarketData(MarketDataSource):
         session = getattr(self.exchange, "session", None)
         if session is not None:
             session.close()
+
+
+def _number(value: object) -> float:
+    """A candle value as a float; anything unreadable (None, text) is NaN."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
