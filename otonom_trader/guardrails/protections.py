@@ -137,13 +137,21 @@ class DailyLossGuard(Guardrail):
         midnight = utc_midnight(ctx.now)
         snap = PortfolioSnapshot
         before = ctx.session.execute(
-            select(snap.equity)
+            select(snap.equity, snap.taken_at)
             .where(snap.book == ctx.book, snap.taken_at < midnight)
             .order_by(snap.taken_at.desc())
             .limit(1)
-        ).scalar_one_or_none()
+        ).first()
+        # The last equity this guard itself saw before midnight: without snapshots (the guide's
+        # standalone GuardedBroker) it is the only record of yesterday's close.
+        seen_last = ctx.cursors.get("last_seen")
+        seen_at = (
+            datetime.fromisoformat(seen_last["at"]) if isinstance(seen_last, dict) else None
+        )
+        if seen_at is not None and seen_at < midnight and (before is None or seen_at > before[1]):
+            return Decimal(seen_last["equity"]), "last equity seen before 00:00 UTC", {}
         if before is not None:
-            return before, "last snapshot before 00:00 UTC", {}
+            return before[0], "last snapshot before 00:00 UTC", {}
         first_today = ctx.session.execute(
             select(snap.equity)
             .where(snap.book == ctx.book, snap.taken_at >= midnight, snap.taken_at <= ctx.now)
@@ -159,6 +167,10 @@ class DailyLossGuard(Guardrail):
 
     def check(self, ctx: GuardContext) -> GuardVerdict:
         start, source, updates = self.day_start_equity(ctx)
+        updates = {
+            **updates,
+            "last_seen": {"at": ctx.now.isoformat(), "equity": str(ctx.equity)},
+        }
         numbers = {
             "day_start_equity": str(start),
             "day_start_source": source,

@@ -278,3 +278,22 @@ def test_cancels_always_pass_while_halted(
         broker.cancel_order(symbol, order_id)
 
     assert raw.cancelled == cancels
+
+
+def test_the_guides_two_argument_form_measures_the_day_from_the_last_equity_it_saw(
+    isolated_home: Path,
+) -> None:
+    # The guide's standalone use: no daemon, no snapshots. Equity 10,000 seen at 23:00, then
+    # 9,400 at 15:00 the next day: a 6 % loss of the day, over the default 5 % limit.
+    raw = HoldingsBroker(Decimal(10_000))
+    clock = ManualClock(datetime(2026, 6, 1, 23, 0, tzinfo=UTC))
+    guarded_broker = GuardedBroker(raw, GuardrailConfig(), clock=clock)
+    assert guarded_broker.get_kill_switch_status() == (False, None)
+
+    raw.cash = Decimal(9_400)
+    clock.advance(hours=16)
+    active, reason = guarded_broker.get_kill_switch_status()
+
+    assert active is True and reason is not None and "daily loss 6" in reason
+    with pytest.raises(BrokerError, match="KILL-SWITCH"):
+        guarded_broker.place_order(buy())
