@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from otonom_trader.broker.errors import BrokerError
-from otonom_trader.broker.types import Position, to_decimal
+from otonom_trader.broker.types import OrderSide, Position, to_decimal
 from otonom_trader.daemon.context import CycleContext
 from otonom_trader.daemon.summary import BookLine, OrderLine, RunSummary, SignalLine
 from otonom_trader.execution.engine import PAPER_ROLE, ExecutionLeg
@@ -147,6 +147,7 @@ def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
     with ctx.db.session() as session:
         valuation = leg_valuation(ctx, session, ctx.executing, marks)
         held = positions_of(session, book)
+        cash_left = valuation.cash  # buys of this cycle share one cash balance
         for symbol, series in series_by_symbol.items():
             issues.extend(str(i) for i in series.issues)
             position = held.get(symbol)
@@ -163,14 +164,18 @@ def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
                 strategy,
                 signal,
                 equity=valuation.equity,
-                cash=valuation.cash,
+                cash=cash_left,
                 position_qty=qty,
                 position_value=position_value,
                 fee_rate=fee_rate,
                 slippage_rate=slippage_rate,
             )
             if intent is not None:
-                intents.append(_round_intent(intent, marks.get(symbol)))
+                intent = _round_intent(intent, marks.get(symbol))
+                if intent.side is OrderSide.BUY:
+                    intent, cost = _fit_to_cash(intent, cash_left, fee_rate, slippage_rate)
+                    cash_left -= cost
+                intents.append(intent)
     return SignalBatch(
         tuple(signals), tuple(i for i in intents if i.quantity > 0), marks, tuple(issues)
     )
@@ -193,6 +198,29 @@ def _mark(symbol: str, close: float) -> Decimal:
     except BrokerError:
         return price
     return price.quantize(tick)
+
+
+def _fit_to_cash(
+    intent: OrderIntent, cash: Decimal, fee_rate: Decimal, slippage_rate: Decimal
+) -> tuple[OrderIntent, Decimal]:
+    """A buy never costs more than the cash left: at most the affordable lots at the worst
+    modelled fill price (tick-rounded up, slippage, fee). Returns the intent and its cost."""
+    try:
+        rules = rules_for(intent.symbol)
+    except BrokerError:
+        return intent, intent.quantity * intent.signal_price * (1 + fee_rate)
+    affordable = rules.affordable_quantity(cash, intent.signal_price, fee_rate, slippage_rate)
+    quantity = min(intent.quantity, affordable)
+    cost = quantity * rules.worst_buy_price(intent.signal_price, slippage_rate) * (1 + fee_rate)
+    fitted = OrderIntent(
+        intent.symbol,
+        intent.side,
+        quantity,
+        intent.signal_price,
+        intent.reason,
+        intent.candle_time,
+    )
+    return fitted, cost
 
 
 def _round_intent(intent: OrderIntent, mark: Decimal | None) -> OrderIntent:

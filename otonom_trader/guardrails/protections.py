@@ -145,11 +145,10 @@ class DailyLossGuard(Guardrail):
         # The last equity this guard itself saw before midnight: without snapshots (the guide's
         # standalone GuardedBroker) it is the only record of yesterday's close.
         seen_last = ctx.cursors.get("last_seen")
-        seen_at = (
-            datetime.fromisoformat(seen_last["at"]) if isinstance(seen_last, dict) else None
-        )
-        if seen_at is not None and seen_at < midnight and (before is None or seen_at > before[1]):
-            return Decimal(seen_last["equity"]), "last equity seen before 00:00 UTC", {}
+        if isinstance(seen_last, dict):
+            seen_at = datetime.fromisoformat(seen_last["at"])
+            if seen_at < midnight and (before is None or seen_at > before[1]):
+                return Decimal(seen_last["equity"]), "last equity seen before 00:00 UTC", {}
         if before is not None:
             return before[0], "last snapshot before 00:00 UTC", {}
         first_today = ctx.session.execute(

@@ -45,6 +45,24 @@ class MarketRules:
         mode = ROUND_FLOOR if side is OrderSide.BUY else ROUND_CEILING
         return _round_to_step(price, self.tick_size, mode)
 
+    def worst_buy_price(self, mark: Decimal, slippage_rate: Decimal) -> Decimal:
+        """The highest price a market buy at ``mark`` is modelled to fill at: the mark plus
+        slippage, rounded *up* to the tick (against the taker)."""
+        return _round_to_step(mark * (1 + slippage_rate), self.tick_size, ROUND_CEILING)
+
+    def affordable_quantity(
+        self, cash: Decimal, mark: Decimal, fee_rate: Decimal, slippage_rate: Decimal
+    ) -> Decimal:
+        """The most lots a market buy can take so that quantity × worst fill price × (1 + fee)
+        stays within ``cash`` — after tick rounding, slippage and fees, on this market."""
+        if cash <= 0 or mark <= 0:
+            return Decimal(0)
+        unit_cost = self.worst_buy_price(mark, slippage_rate) * (1 + fee_rate)
+        quantity = self.round_quantity(cash / unit_cost)
+        while quantity > 0 and quantity * unit_cost > cash:  # the division's own rounding
+            quantity -= self.lot_step
+        return max(quantity, Decimal(0))
+
     def check(self, quantity: Decimal, price: Decimal) -> None:
         """Refuse a (rounded) order that breaks the limits; ``price`` is the expected fill."""
         if quantity < self.min_qty or quantity <= 0:
