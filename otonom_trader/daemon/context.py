@@ -24,6 +24,7 @@ from otonom_trader.config.compose import PROJECT_ROOT
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.config.schema import AppConfig
 from otonom_trader.execution.engine import BROKER_ROLE, PAPER_ROLE, ExecutionEngine, ExecutionLeg
+from otonom_trader.execution.reconcile import Reconciler
 from otonom_trader.guardrails.kill_switch import KillSwitch
 from otonom_trader.home import otonom_home
 from otonom_trader.market.candles import MarketDataSource
@@ -63,6 +64,7 @@ class CycleContext:
     legs: tuple[ExecutionLeg, ...]
     executing: ExecutionLeg
     engine: ExecutionEngine
+    reconciler: Reconciler
     kill_switch: KillSwitch
     alerts: Any | None
     config_hash: str
@@ -181,6 +183,9 @@ def build_context(
         ambiguity_window_s=app.execution.ambiguity_window_seconds,
         price_band_pct=app.execution.price_band_pct,
     )
+    reconciler = Reconciler(
+        db, kill_switch, app.execution.reconcile_policy, clock=clock, alert=alert
+    )
     log.info("database: %s", describe_url(resolve_url(app.db.url)))
     return CycleContext(
         config=app,
@@ -192,6 +197,7 @@ def build_context(
         legs=tuple(legs),
         executing=executing,
         engine=engine,
+        reconciler=reconciler,
         kill_switch=kill_switch,
         alerts=alerts,
         config_hash=config_hash,

@@ -3,6 +3,7 @@
 ::
 
     lease the account ─ register it ─ mark dead runs abandoned ─ begin run ─ recover open orders
+      ─ reconcile each book with its venue
       → fetch_signal → guard_check → execute → snapshot → health_check ─ finish run ─ release
 
 The lease is taken before anything reads the account's balances and held until the run row is
@@ -106,6 +107,8 @@ def _run_leased(
         summary.notes.append(f"{abandoned} run(s) of a dead process marked abandoned")
     try:
         summary.notes.extend(ctx.engine.recover().describe())
+        for leg in ctx.legs:
+            summary.notes.extend(ctx.reconciler.reconcile(leg).describe())
         now = ctx.clock()
         batch = cycle_steps.fetch_signal(ctx, now)
         summary.signals = steps.describe_signals(batch)

@@ -22,12 +22,19 @@ class ExecutionConfig:
     ambiguity_window_seconds: float = 15.0
     # A fill price further than this from the signal's mark is not believed (looked up instead).
     price_band_pct: float = 10.0
+    # A book that differs from its exchange: adopt (the exchange is the truth, recorded) or halt.
+    reconcile_policy: str = "adopt"
 
     def __post_init__(self) -> None:
         require(
             0 <= self.lease_wait_seconds <= 3600,
             "lease_wait_seconds",
             f"must be in [0, 3600], got {self.lease_wait_seconds}",
+        )
+        require(
+            self.reconcile_policy in ("adopt", "halt"),
+            "reconcile_policy",
+            f"must be adopt or halt, got {self.reconcile_policy!r}",
         )
         require(
             0 < self.price_band_pct <= 100,

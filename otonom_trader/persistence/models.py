@@ -164,3 +164,42 @@ class BookPosition(Base):
     cost_basis: Mapped[Decimal] = mapped_column(default=Decimal(0))
     realized_pnl: Mapped[Decimal] = mapped_column(default=Decimal(0))
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+
+
+class DriftEvent(Base):
+    """A difference between a book and its venue's balance of one asset, found by
+    reconciliation. One *episode* per book and asset: opened when the drift is first seen (and
+    announced once), resolved when the book and the venue agree again."""
+
+    __tablename__ = "drift_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    book: Mapped[str] = mapped_column(String(32))
+    asset: Mapped[str] = mapped_column(String(16))
+    book_qty: Mapped[Decimal]
+    venue_qty: Mapped[Decimal]
+    cause: Mapped[str] = mapped_column(String(64))
+    policy: Mapped[str] = mapped_column(String(8))
+    action: Mapped[str] = mapped_column(String(16))
+    seen_at: Mapped[datetime] = mapped_column(default=utc_now)
+    resolved_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_drift_events_book_asset_open", "book", "asset", "resolved_at"),)
+
+
+class BookAdjustment(Base):
+    """A correction of a book to its venue (reconciliation's ``adopt`` policy, or the opening
+    balance of a new account's book): the book's quantity before and after, and why."""
+
+    __tablename__ = "book_adjustments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    book: Mapped[str] = mapped_column(String(32))
+    asset: Mapped[str] = mapped_column(String(16))
+    before_qty: Mapped[Decimal]
+    after_qty: Mapped[Decimal]
+    cost_change: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utc_now)
+
+    __table_args__ = (Index("ix_book_adjustments_book_id", "book", "id"),)

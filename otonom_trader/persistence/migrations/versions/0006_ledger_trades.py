@@ -1,4 +1,5 @@
-"""ledger: exact cost basis per position; fills unique per book and venue trade id
+"""ledger: exact cost basis per position; fills unique per book and venue trade id; drift
+events and book adjustments of reconciliation
 
 Revision ID: 0006_ledger_trades
 Revises: 0001_core
@@ -51,8 +52,44 @@ def upgrade() -> None:
     with op.batch_alter_table("fills", schema=None) as batch_op:
         batch_op.create_index("ux_fills_book_trade", ["book", "exchange_trade_id"], unique=True)
 
+    time = otonom_trader.persistence.column_types.UTCDateTime
+    op.create_table(
+        "drift_events",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("book", sa.String(length=32), nullable=False),
+        sa.Column("asset", sa.String(length=16), nullable=False),
+        sa.Column("book_qty", exact(), nullable=False),
+        sa.Column("venue_qty", exact(), nullable=False),
+        sa.Column("cause", sa.String(length=64), nullable=False),
+        sa.Column("policy", sa.String(length=8), nullable=False),
+        sa.Column("action", sa.String(length=16), nullable=False),
+        sa.Column("seen_at", time(timezone=True), nullable=False),
+        sa.Column("resolved_at", time(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("drift_events", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_drift_events_book_asset_open", ["book", "asset", "resolved_at"], unique=False
+        )
+    op.create_table(
+        "book_adjustments",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("book", sa.String(length=32), nullable=False),
+        sa.Column("asset", sa.String(length=16), nullable=False),
+        sa.Column("before_qty", exact(), nullable=False),
+        sa.Column("after_qty", exact(), nullable=False),
+        sa.Column("cost_change", exact(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("at", time(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("book_adjustments", schema=None) as batch_op:
+        batch_op.create_index("ix_book_adjustments_book_id", ["book", "id"], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_table("book_adjustments")
+    op.drop_table("drift_events")
     with op.batch_alter_table("fills", schema=None) as batch_op:
         batch_op.drop_index("ux_fills_book_trade")
     with op.batch_alter_table("book_positions", schema=None) as batch_op:

@@ -1,0 +1,267 @@
+"""Reconciliation: every cycle, before any signal, the book is compared with what its venue holds.
+
+For each asset the book trades (a position row, open or closed), the venue's total balance (free
++ locked) is compared with the book's quantity. A difference beyond one lot step of that market
+is a *drift*: recorded as a ``drift_events`` row with both numbers and a cause where one can be
+told, announced once per episode (an episode lasts until book and venue agree again), and handled
+by the policy:
+
+* ``adopt`` — the venue is the truth: the book is set to the venue's quantity by a recorded
+  ``book_adjustments`` entry. What was the book's keeps its cost basis; an increase enters at the
+  venue's mark. The episode is resolved at once.
+* ``halt`` — the account's kill-switch trips with reason ``reconciliation: …`` (a manual trip: a
+  person looks, then resets).
+
+Assets on the venue the book never traded are listed in the summary and never sold. The quote
+asset is not compared: a real account's book does not hold its cash (the guardrails read the
+venue's own balance). The first reconciliation of a book with no fills adopts the venue's holdings
+as its opening balance, without a drift.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from otonom_trader.broker.errors import BrokerError
+from otonom_trader.execution.engine import AlertFn, ExecutionLeg
+from otonom_trader.guardrails.kill_switch import KillSwitch
+from otonom_trader.market.rules import rules_for
+from otonom_trader.market.symbols import split
+from otonom_trader.persistence.database import Database
+from otonom_trader.persistence.models import BookAdjustment, BookPosition, DriftEvent, FillRecord
+
+log = logging.getLogger(__name__)
+
+ADOPT = "adopt"
+HALT = "halt"
+_FALLBACK_STEP = Decimal("0.00000001")
+
+
+@dataclass(frozen=True)
+class AssetDrift:
+    """One asset whose book quantity and venue balance differ beyond one lot step."""
+
+    book: str
+    asset: str
+    book_qty: Decimal
+    venue_qty: Decimal
+    cause: str
+
+    @property
+    def difference(self) -> Decimal:
+        """Venue minus book (positive: the venue holds more)."""
+        return self.venue_qty - self.book_qty
+
+    def describe(self) -> str:
+        return (
+            f"{self.book}: {self.asset} book {self.book_qty} vs exchange {self.venue_qty} "
+            f"({self.cause})"
+        )
+
+
+@dataclass
+class ReconcileReport:
+    """What one reconciliation found and did."""
+
+    drifts: list[AssetDrift] = field(default_factory=list)
+    untracked: list[str] = field(default_factory=list)
+    adjusted: list[str] = field(default_factory=list)
+    halted: bool = False
+    skipped: str | None = None
+
+    def describe(self) -> list[str]:
+        """Notes for the run summary."""
+        notes = [f"reconciliation drift: {d.describe()}" for d in self.drifts]
+        if self.adjusted:
+            notes.append(f"reconciliation adopted the exchange's {', '.join(self.adjusted)}")
+        if self.halted:
+            notes.append("reconciliation tripped the kill-switch (policy halt)")
+        if self.untracked:
+            notes.append(
+                f"held on the exchange, never traded by this book (left alone): "
+                f"{', '.join(sorted(self.untracked))}"
+            )
+        if self.skipped:
+            notes.append(f"reconciliation skipped: {self.skipped}")
+        return notes
+
+
+class Reconciler:
+    """Compares each leg's book with its venue (see the module docstring).
+
+    Args:
+        db: the trading database.
+        kill_switch: the account's switch (tripped under the ``halt`` policy).
+        policy: ``adopt`` or ``halt``.
+        clock: aware UTC ``now``.
+        alert: ``(message, dedupe_key)``, called once per drift episode.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        kill_switch: KillSwitch,
+        policy: str,
+        clock: Callable[[], datetime],
+        alert: AlertFn | None = None,
+    ) -> None:
+        if policy not in (ADOPT, HALT):
+            raise ValueError(f"reconciliation policy must be adopt or halt, got {policy!r}")
+        self.db = db
+        self.kill_switch = kill_switch
+        self.policy = policy
+        self.clock = clock
+        self._alert = alert
+
+    def reconcile(self, leg: ExecutionLeg) -> ReconcileReport:
+        """Compare ``leg``'s book with its venue now; record, announce and handle drifts."""
+        report = ReconcileReport()
+        try:
+            balances: dict[str, Decimal] = {}
+            for balance in leg.gate.get_balances():
+                balances[balance.asset] = balances.get(balance.asset, Decimal(0)) + balance.total
+        except BrokerError as exc:
+            report.skipped = f"{leg.book}: balances not available ({exc})"
+            return report
+        now = self.clock()
+        with self.db.session() as session:
+            rows = {
+                r.symbol: r
+                for r in session.scalars(select(BookPosition).where(BookPosition.book == leg.book))
+            }
+            traded_assets = {split(symbol)[0] for symbol in rows}
+            report.untracked = [
+                asset
+                for asset, amount in balances.items()
+                if amount > 0 and asset != leg.quote_asset and asset not in traded_assets
+            ]
+            opening = (
+                session.scalars(
+                    select(FillRecord.id).where(FillRecord.book == leg.book).limit(1)
+                ).first()
+                is None
+            )
+            for symbol, row in sorted(rows.items()):
+                base = split(symbol)[0]
+                venue = balances.get(base, Decimal(0))
+                step = _lot_step(symbol)
+                open_episode = session.scalars(
+                    select(DriftEvent).where(
+                        DriftEvent.book == leg.book,
+                        DriftEvent.asset == base,
+                        DriftEvent.resolved_at.is_(None),
+                    )
+                ).first()
+                if abs(venue - row.quantity) <= step:
+                    if open_episode is not None:
+                        open_episode.resolved_at = now
+                    continue
+                if opening:
+                    self._adopt(session, leg, row, venue, "opening balance", report, now)
+                    continue
+                drift = AssetDrift(leg.book, base, row.quantity, venue, _cause(row, venue))
+                report.drifts.append(drift)
+                if open_episode is None:
+                    session.add(
+                        DriftEvent(
+                            book=leg.book,
+                            asset=base,
+                            book_qty=row.quantity,
+                            venue_qty=venue,
+                            cause=drift.cause,
+                            policy=self.policy,
+                            action="adjusted" if self.policy == ADOPT else "halted",
+                            seen_at=now,
+                            resolved_at=now if self.policy == ADOPT else None,
+                        )
+                    )
+                    self._announce(drift)
+                if self.policy == ADOPT:
+                    self._adopt(session, leg, row, venue, f"adopt: {drift.cause}", report, now)
+        if self.policy == HALT and report.drifts:
+            reason = "reconciliation: " + "; ".join(d.describe() for d in report.drifts)
+            self.kill_switch.trip(reason[:500], now, "reconciliation")
+            report.halted = True
+        return report
+
+    def _adopt(
+        self,
+        session: Session,
+        leg: ExecutionLeg,
+        row: BookPosition,
+        venue: Decimal,
+        reason: str,
+        report: ReconcileReport,
+        now: datetime,
+    ) -> None:
+        before = row.quantity
+        if venue < before:
+            # What remains of the book's own holding keeps its cost.
+            cost_change = (
+                -(row.cost_basis - row.cost_basis * venue / before) if before else -(row.cost_basis)
+            )
+        else:
+            cost_change = (venue - before) * self._venue_mark(leg, row.symbol)
+        row.cost_basis += cost_change
+        row.quantity = venue
+        row.avg_entry_price = row.cost_basis / venue if venue > 0 else Decimal(0)
+        if venue <= 0:
+            row.cost_basis = Decimal(0)
+        row.updated_at = now
+        session.add(
+            BookAdjustment(
+                book=leg.book,
+                asset=split(row.symbol)[0],
+                before_qty=before,
+                after_qty=venue,
+                cost_change=cost_change,
+                reason=reason,
+                at=now,
+            )
+        )
+        report.adjusted.append(f"{split(row.symbol)[0]} {before} → {venue}")
+        log.warning("%s: %s %s → %s (%s)", leg.book, row.symbol, before, venue, reason)
+
+    @staticmethod
+    def _venue_mark(leg: ExecutionLeg, symbol: str) -> Decimal:
+        try:
+            for position in leg.gate.get_open_positions():
+                if position.symbol == symbol and position.mark_price:
+                    return position.mark_price
+        except BrokerError:
+            pass
+        return Decimal(0)
+
+    def _announce(self, drift: AssetDrift) -> None:
+        message = f"reconciliation: {drift.describe()}; policy {self.policy}"
+        log.warning("%s", message)
+        if self._alert is None:
+            return
+        try:
+            self._alert(message, f"drift:{drift.book}:{drift.asset}")
+        except Exception:  # noqa: BLE001 - alerts never break trading
+            log.warning("drift alert failed; trading continues", exc_info=True)
+
+
+def _lot_step(symbol: str) -> Decimal:
+    try:
+        return rules_for(symbol).lot_step
+    except BrokerError:
+        return _FALLBACK_STEP
+
+
+def _cause(row: BookPosition, venue: Decimal) -> str:
+    """Where a difference most likely comes from (a guess, said as one)."""
+    difference = venue - row.quantity
+    if row.quantity > 0 and abs(difference) <= row.quantity * Decimal("0.002"):
+        return "fee not booked (about 0.1 % of the holding)"
+    if difference > 0:
+        return "unknown trade or deposit on the exchange"
+    return "unknown trade or withdrawal on the exchange"

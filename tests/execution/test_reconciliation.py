@@ -1,0 +1,114 @@
+"""Reconciliation every cycle: a manual trade on the exchange between two cycles (real
+``ccxt.binance`` against the local exchange) is detected, recorded and handled per policy —
+``adopt`` sets the book to the exchange with a recorded adjustment, ``halt`` trips the kill-switch
+— and it is announced once per episode."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from otonom_trader.broker.types import OrderRequest, OrderSide
+from otonom_trader.daemon import ExecutionMode, TradingDaemon
+from otonom_trader.local_exchange import LocalBinanceExchange
+from otonom_trader.persistence.models import BookAdjustment, DriftEvent
+from otonom_trader.portfolio.ledger import positions_of
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def _live(tmp_path: Path, url: str, policy: str) -> TradingDaemon:
+    return TradingDaemon(
+        db_path=tmp_path / "trader.db",
+        strategy_path=FIXTURES / "always_buy_v1.0.yaml",
+        mode=ExecutionMode.LIVE,
+        overrides=[
+            "alerts.enabled=false",
+            "mode.paper_book_in_live=false",
+            "broker=binance_testnet",
+            f"broker.base_url={url}",
+            "data=exchange",
+            f"data.exchange_base_url={url}",
+            f"execution.reconcile_policy={policy}",
+        ],
+    )
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("BINANCE_TESTNET_API_KEY", "test-key")
+    monkeypatch.setenv("BINANCE_TESTNET_API_SECRET", "test-secret")
+    yield
+
+
+def _manual_sell(daemon: TradingDaemon, quantity: str) -> None:
+    """A person sells BTC on the exchange by hand (not through the daemon)."""
+    leg = daemon.context.legs[0]
+    leg.gate.raw_broker.place_order(  # type: ignore[attr-defined]
+        OrderRequest("BTC/USDT", OrderSide.SELL, Decimal(quantity), client_order_id="by-hand-1")
+    )
+
+
+def _book_btc(daemon: TradingDaemon) -> Decimal:
+    with daemon.context.db.session() as session:
+        held = positions_of(session, daemon.context.account.book).get("BTC/USDT")
+        return held.quantity if held is not None else Decimal(0)
+
+
+def test_adopt_sets_the_book_to_the_exchange_and_records_why(
+    tmp_path: Path, keys: None, local_binance: LocalBinanceExchange
+) -> None:
+    daemon = _live(tmp_path, local_binance.base_url, "adopt")
+    daemon.run_once()  # buys BTC and ETH
+    bought = _book_btc(daemon)
+    assert bought == local_binance.balance("BTC") > 0
+    _manual_sell(daemon, "0.01")
+
+    summary = daemon.run_once()
+    again = daemon.run_once()  # the episode is over: no second drift
+    book = daemon.context.account.book
+    with daemon.context.db.session() as session:
+        drifts = list(session.scalars(select(DriftEvent).where(DriftEvent.book == book)))
+        adjustments = list(
+            session.scalars(select(BookAdjustment).where(BookAdjustment.book == book))
+        )
+    daemon.close()
+
+    assert len(drifts) == 1 and drifts[0].asset == "BTC"
+    assert drifts[0].book_qty == bought and drifts[0].venue_qty == bought - Decimal("0.01")
+    assert "unknown trade" in drifts[0].cause and drifts[0].resolved_at is not None
+    assert [(a.before_qty, a.after_qty) for a in adjustments] == [
+        (bought, bought - Decimal("0.01"))
+    ]
+    assert any("reconciliation drift" in n for n in summary.notes)
+    assert not any("reconciliation drift" in n for n in again.notes)
+    # After adopting, the daemon's own sell closed exactly what the exchange held.
+    assert local_binance.balance("BTC") == _book_btc_after(tmp_path, local_binance)
+
+
+def _book_btc_after(tmp_path: Path, exchange: LocalBinanceExchange) -> Decimal:
+    daemon = _live(tmp_path, exchange.base_url, "adopt")
+    try:
+        return _book_btc(daemon)
+    finally:
+        daemon.close()
+
+
+def test_halt_trips_the_kill_switch_and_no_new_order_is_sent(
+    tmp_path: Path, keys: None, local_binance: LocalBinanceExchange
+) -> None:
+    daemon = _live(tmp_path, local_binance.base_url, "halt")
+    daemon.run_once()
+    _manual_sell(daemon, "0.01")
+    sent = len(local_binance.orders)
+
+    summary = daemon.run_once()
+    daemon.close()
+
+    assert summary.guard_active and "reconciliation" in (summary.guard_reason or "")
+    assert len(local_binance.orders) == sent
+    assert all((o.error or "").startswith("KILL-SWITCH") for o in summary.orders)
