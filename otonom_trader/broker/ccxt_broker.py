@@ -220,7 +220,9 @@ class CcxtBroker(Broker):
         options.update(_EXCHANGE_OPTIONS.get(cfg.kind, {}))
         options.update(dict(cfg.options or {}))
         params: dict[str, Any] = {
-            "enableRateLimit": True,
+            # ccxt paces requests by the venue's published weights; a local exchange (an offline
+            # drill, the tests) has no limits to respect, so it is not slowed down.
+            "enableRateLimit": not is_local_url(cfg.base_url),
             "timeout": int(cfg.timeout_ms),
             "options": options,
         }

@@ -56,8 +56,15 @@ class ExchangeMarketData(MarketDataSource):
                     "fetchMarkets": {"types": ["spot"]},
                 }
             )
+        from otonom_trader.broker.ccxt_broker import is_local_url
+
+        # Paced by the venue's published weights, except a local exchange (drills, tests).
         self.exchange = exchange_class(
-            {"enableRateLimit": True, "timeout": timeout_ms, "options": options}
+            {
+                "enableRateLimit": not is_local_url(base_url),
+                "timeout": timeout_ms,
+                "options": options,
+            }
         )
         if base_url:
             route_ccxt_to(self.exchange, base_url)
