@@ -58,15 +58,14 @@ def state_after(transition: KillSwitchTransition) -> str:
 
 def state_line(book: str, state: str) -> str:
     """One line naming the switch's state and what it means for orders."""
+    # The all-books switch ('*') is the emergency stop of every book of every account.
+    whose = "EVERY book (emergency stop)" if book == "*" else f"book '{book}'"
     if state == ACTIVE:
         return (
-            f"Kill-switch of book '{book}' is now ACTIVE: trading is HALTED. New orders are "
+            f"Kill-switch of {whose} is now ACTIVE: trading is HALTED. New orders are "
             "rejected until the guardrails clear or a person resets it; cancels still pass."
         )
-    return (
-        f"Kill-switch of book '{book}' is now CLEAR: trading RESUMED. New orders are accepted "
-        "again."
-    )
+    return f"Kill-switch of {whose} is now CLEAR: trading RESUMED. New orders are accepted again."
 
 
 def transition_message(transition: KillSwitchTransition, event_id: int) -> TransitionMessage:

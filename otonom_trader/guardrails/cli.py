@@ -136,10 +136,11 @@ def _controls(args: argparse.Namespace, *, for_change: bool) -> _Controls:
         alerts = AlertEngine(app.alerts, db=db, mode=str(app.mode.name))
     controls = _Controls([KillSwitch(db, app.guardrails, book) for book in books], alerts)
     if alerts is not None:
-        # The all-books switch is not a book: each book announces its own trip or reset (a book
-        # first used later announces when it takes the trip over in its first cycle).
+        # An emergency stop (no scope) is one announcement, the all-books switch's: the books it
+        # halts or clears record their events but are not announced one by one.
+        everything = ALL_BOOKS in books
         for switch in controls.switches:
-            if switch.book != ALL_BOOKS:
+            if switch.book == ALL_BOOKS or not everything:
                 switch.on_transition_tx = controls.record
     return controls
 

@@ -195,7 +195,7 @@ class KillSwitch:
     ) -> tuple[GuardDecision, list[KillSwitchTransition]]:
         with self.db.session() as session:
             row = self._load(session)
-            self._inherit_global_trip(session, row.record)
+            inherited = self._inherit_global_trip(session, row.record)
             holds = _loads(row.record.locks_json)
             cursors = _loads(row.record.cursors_json)
             before = (_dumps(holds), _dumps(cursors))
@@ -231,25 +231,38 @@ class KillSwitch:
                 change = self._apply(row.record, active_holds, now, released=released)
                 if change is not None:
                     kind, reason, numbers = change
+                    # Taking over the all-books trip is part of the emergency stop that was
+                    # announced when it was made: recorded here, not announced again.
                     transitions.append(
-                        self._event(session, kind, reason, numbers, now, "guardrails", False)
+                        self._event(
+                            session,
+                            kind,
+                            reason,
+                            numbers,
+                            now,
+                            "guardrails",
+                            False,
+                            transition=not (inherited and kind == "trigger"),
+                        )
                     )
                 session.flush()  # the version check: StaleDataError if another process won
             decision = self._decision(row.record, active_holds)
         return decision, transitions
 
-    def _inherit_global_trip(self, session: Session, record: KillSwitchStateRecord) -> None:
-        """Take over an all-books manual trip this book has not seen yet (see ``ALL_BOOKS``)."""
+    def _inherit_global_trip(self, session: Session, record: KillSwitchStateRecord) -> bool:
+        """Take over an all-books manual trip this book has not seen yet (see ``ALL_BOOKS``);
+        True when it did."""
         if self.book == ALL_BOOKS or record.manual:
-            return
+            return False
         everything = session.get(KillSwitchStateRecord, ALL_BOOKS)
         if everything is None or not everything.manual:
-            return
+            return False
         reason = _loads(everything.numbers_json).get("manual_reason") or "emergency stop"
         numbers = _loads(record.numbers_json)
         numbers["manual_reason"] = f"all books: {reason}"
         record.manual = True
         record.numbers_json = _dumps(numbers)
+        return True
 
     def _expire_holds(self, ctx: GuardContext, holds: dict[str, Any], now: datetime) -> list[str]:
         released = []
