@@ -20,13 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from otonom_trader.broker.errors import BrokerError
-from otonom_trader.broker.types import OrderSide, Position, to_decimal
+from otonom_trader.broker.types import OrderSide, OrderStatus, Position, to_decimal
 from otonom_trader.daemon.context import CycleContext
 from otonom_trader.daemon.summary import BookLine, OrderLine, RunSummary, SignalLine
 from otonom_trader.execution.engine import PAPER_ROLE, ExecutionLeg
 from otonom_trader.market.candles import CandleSeries, with_jump_check
 from otonom_trader.market.rules import rules_for
-from otonom_trader.persistence.models import DaemonRun
+from otonom_trader.persistence.models import DaemonRun, OrderRecord
 from otonom_trader.portfolio.ledger import (
     BookValuation,
     ensure_account,
@@ -158,6 +158,16 @@ def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
                 issues.append(f"{symbol}: {book} book holds dust {qty}; treated as flat")
                 qty, position = Decimal(0), None
             signal = evaluate(strategy, series, qty, position.avg_entry_price if position else None)
+            if qty > 0 and signal.action is Action.HOLD and _exit_unfinished(session, book, symbol):
+                # The last exit filled only in part: the strategy wants to be flat, so the rest
+                # is sold now rather than at the next exit signal, hours later.
+                signal = Signal(
+                    symbol,
+                    Action.SELL,
+                    f"completing the exit: {qty} left after a partial fill",
+                    signal.price,
+                    signal.candle_time,
+                )
             signals.append(signal)
             position_value = qty * marks.get(symbol, Decimal(0))
             intent = size_intent(
@@ -179,6 +189,24 @@ def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
     return SignalBatch(
         tuple(signals), tuple(i for i in intents if i.quantity > 0), marks, tuple(issues)
     )
+
+
+def _exit_unfinished(session: Session, book: str, symbol: str) -> bool:
+    """True when the book's latest filled order in ``symbol`` was a sell (an exit) and yet a
+    position is left: the exit filled only in part."""
+    # By status, not by filled_qty: money columns are exact text on SQLite, not numbers.
+    filled = (OrderStatus.FILLED.value, OrderStatus.PARTIALLY_FILLED.value)
+    last_side = session.scalars(
+        select(OrderRecord.side)
+        .where(
+            OrderRecord.book == book,
+            OrderRecord.symbol == symbol,
+            OrderRecord.status.in_(filled),
+        )
+        .order_by(OrderRecord.id.desc())
+        .limit(1)
+    ).first()
+    return last_side == OrderSide.SELL.value
 
 
 def _is_dust(symbol: str, quantity: Decimal, mark: Decimal | None) -> bool:

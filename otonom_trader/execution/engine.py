@@ -399,13 +399,17 @@ class ExecutionEngine:
         return None
 
     def _sellable(self, leg: ExecutionLeg, intent: OrderIntent) -> Decimal:
-        """A sell never exceeds what the leg's book bought, nor what its venue holds free."""
+        """A sell never exceeds what the leg's book holds, nor what its venue holds free. An exit
+        (target flat) sells all of this leg's own holding — in SHADOW each book works toward the
+        same target on its own holdings, so neither keeps a remainder the strategy no longer
+        wants."""
         with self.db.session() as session:
             position = positions_of(session, leg.book).get(intent.symbol)
         held = position.quantity if position is not None else Decimal(0)
         base = split(intent.symbol)[0]
         free = sum((b.free for b in leg.gate.get_balances() if b.asset == base), Decimal(0))
-        quantity = min(intent.quantity, held, free)
+        wanted = held if intent.target_flat else intent.quantity
+        quantity = min(wanted, held, free)
         try:
             return rules_for(intent.symbol).round_quantity(quantity)
         except BrokerError:

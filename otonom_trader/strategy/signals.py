@@ -50,6 +50,13 @@ class OrderIntent:
     # restarted cycle for the same candle recognises the order it already sent.
     candle_time: str | None = None
 
+    @property
+    def target_flat(self) -> bool:
+        """A sell is an exit: the position the strategy wants is none. Every book sells all it
+        holds (its own holding, not the quantity another book sold), and an exit that filled
+        only in part is completed on the next cycles."""
+        return self.side is OrderSide.SELL
+
 
 def condition_holds(condition: Condition, closes: list[float]) -> bool:
     """Evaluate one condition on the newest closed candle."""
