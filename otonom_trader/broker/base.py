@@ -8,8 +8,13 @@ kill-switch. Implementations raise only :mod:`otonom_trader.broker.errors` excep
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from otonom_trader.broker.types import Balance, OrderFill, OrderRequest, Position
+
+if TYPE_CHECKING:
+    from otonom_trader.market.rules import MarketRules
 
 
 class Broker(ABC):
@@ -25,6 +30,8 @@ class Broker(ABC):
     #: and the in-process simulated exchange). A remote exchange may still be processing a
     #: request it has not yet reported, so a miss right after sending proves nothing there.
     reports_orders_instantly: bool = False
+    #: The venue's order-rate limits, ``(orders, seconds)`` each: the gate never sends more.
+    order_rate_limits: tuple[tuple[int, float], ...] = ()
 
     @abstractmethod
     def place_order(self, req: OrderRequest) -> OrderFill:
@@ -45,6 +52,17 @@ class Broker(ABC):
     @abstractmethod
     def ping(self) -> bool:
         """Cheap connectivity (and, where keys exist, authentication) check: True when usable."""
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        """Lot step, tick and limits of ``symbol`` on this venue (default: the shipped Binance
+        definitions, which the paper book and the simulated exchange use)."""
+        from otonom_trader.market.rules import rules_for
+
+        return rules_for(symbol)
+
+    def last_price(self, symbol: str) -> Decimal | None:
+        """The venue's latest price of ``symbol`` when it knows one cheaply (else ``None``)."""
+        return None
 
     def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> OrderFill | None:
         """The order with this client order id as the venue knows it (its fill so far), or

@@ -4,11 +4,11 @@ One class serves Binance, Bybit and every other ccxt exchange id; ``conf/broker/
 guide's ``broker.yaml`` pick the exchange, the testnet and (for drills and tests) a local
 ``base_url``. What it adds on top of ccxt:
 
-* **Market rules before sending.** Markets are loaded once per process (cached by exchange id,
-  testnet flag and base URL). Quantities are rounded down to the lot step, limit prices to the
-  tick (:class:`~otonom_trader.market.rules.MarketRules`), and an order below the minimum
-  notional is refused with :class:`BelowMinimumNotionalError` before anything is sent. Market
-  orders are sent *without* a price: ccxt would turn a priced market order into a quote-amount
+* **Market precision.** Markets are loaded once per process (cached by exchange id, testnet flag
+  and base URL). Quantities are rounded down to the lot step, limit prices to the tick
+  (:class:`~otonom_trader.market.rules.MarketRules`, also served to the gate by
+  ``market_rules``: the gate, ``GuardedBroker``, refuses what breaks the venue's limits and
+  order rate before this broker is called). Market orders are sent *without* a price: ccxt would turn a priced market order into a quote-amount
   (``quoteOrderQty``) order.
 * **Orders that are never duplicated** (DESIGN.md decision 5). Every order carries a client order
   id (the caller's, or a fresh ``ot-<uuid>`` one). A submit is never retried. When its outcome is
@@ -94,6 +94,14 @@ _EXCHANGE_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+#: Published order-rate limits per venue, ``(orders, seconds)``: Binance spot allows 50 orders
+#: per 10 s and 160,000 per day per account; Bybit spot 20 order creations per second.
+ORDER_RATE_LIMITS: dict[str, tuple[tuple[int, float], ...]] = {
+    "binance": ((50, 10.0), (160_000, 86_400.0)),
+    "bybit": ((20, 1.0),),
+}
 
 
 def utc_now() -> datetime:
@@ -201,6 +209,7 @@ class CcxtBroker(Broker):
         self._secrets = (cfg.api_key, cfg.api_secret)
         _SECRET_MASK.add(*self._secrets)
         self.name = cfg.display_name
+        self.order_rate_limits = ORDER_RATE_LIMITS.get(cfg.kind, ())
         self.is_production = not cfg.testnet and not is_local_url(cfg.base_url)
         #: HTTP status of the last reply (recorded by a requests hook; None before any reply).
         self.last_http_status: int | None = None
@@ -347,12 +356,14 @@ class CcxtBroker(Broker):
 
     # ----------------------------------------------------------------------------- orders
     def place_order(self, req: OrderRequest) -> OrderFill:
-        """Round, check and submit ``req``; return what was filled.
+        """Round and submit ``req``; return what was filled.
 
-        Raises ``InvalidOrderError``/``BelowMinimumNotionalError`` before sending when the
-        rounded order breaks the market's rules; never resends after an ambiguous failure
-        (see the module docstring). ``OrderFill.requested_quantity`` is the quantity actually
-        sent (after rounding to the lot step). ``reduce_only`` has no meaning on spot and is
+        The market's limits (lot size, market lot size, notional, price filter) and the order
+        rate are checked by the gate every order passes (``GuardedBroker``), before this is
+        called; here the quantity and a limit price are rounded to the market's precision.
+        Never resends after an ambiguous failure (see the module docstring).
+        ``OrderFill.requested_quantity`` is the quantity actually sent (after rounding to the
+        lot step). ``reduce_only`` has no meaning on spot and is
         not sent (a spot sell can only reduce a holding anyway).
         """
         symbol = self.market_symbol(req.symbol)
@@ -362,11 +373,6 @@ class CcxtBroker(Broker):
         if req.order_type is OrderType.LIMIT:
             assert req.price is not None  # OrderRequest guarantees it for LIMIT
             price = rules.round_price(req.price, req.side)
-            reference = price
-        else:
-            # A market order's value is judged at the last price; the order itself has none.
-            reference = self.fetch_last_price(symbol)
-        rules.check(quantity, reference)
         client_order_id = self._client_order_id(req)
         operation = self._op(f"submit {req.side.value} {req.order_type.value} order {symbol}")
         started = self._monotonic()
@@ -531,6 +537,10 @@ class CcxtBroker(Broker):
             mark = self.fetch_last_price(symbol)
             positions.append(Position(symbol, balance.total, mark, mark_price=mark))
         return positions
+
+    def last_price(self, symbol: str) -> Decimal | None:
+        """The last traded price (one ticker request)."""
+        return self.fetch_last_price(symbol)
 
     def fetch_last_price(self, symbol: str) -> Decimal:
         """Last traded price of a market."""

@@ -21,13 +21,21 @@ equity function as the broker, so one decision applies to both books.
 from __future__ import annotations
 
 import getpass
+from collections import deque
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from otonom_trader.broker.base import Broker
-from otonom_trader.broker.errors import KillSwitchError
-from otonom_trader.broker.types import Balance, OrderFill, OrderRequest, OrderSide, Position
+from otonom_trader.broker.errors import KillSwitchError, RateLimitError
+from otonom_trader.broker.types import (
+    Balance,
+    OrderFill,
+    OrderRequest,
+    OrderSide,
+    OrderType,
+    Position,
+)
 from otonom_trader.guardrails.config import GuardrailConfig, HaltPolicy
 from otonom_trader.guardrails.kill_switch import GuardDecision, KillSwitch
 from otonom_trader.market.symbols import to_unified
@@ -103,6 +111,7 @@ class GuardedBroker(Broker):
         self._clock = clock or (lambda: datetime.now(UTC))
         self.name = raw_broker.name
         self.is_production = raw_broker.is_production
+        self._order_rate = OrderRate(raw_broker.order_rate_limits)
         self.reports_orders_instantly = raw_broker.reports_orders_instantly
 
     # ------------------------------------------------------------------ the gate
@@ -112,16 +121,37 @@ class GuardedBroker(Broker):
         return self.kill_switch.evaluate(self._equity_fn(), self._clock())
 
     def check_order(self, req: OrderRequest) -> GuardDecision:
-        """Raise ``KillSwitchError`` if ``req`` may not be sent now; return the decision."""
+        """Raise if ``req`` may not be sent now: ``KillSwitchError`` while halted, then
+        ``InvalidOrderError``/``BelowMinimumNotionalError`` naming the venue's rule it breaks
+        (lot size, market lot size, notional, price filter), then ``RateLimitError`` when the
+        venue's order rate would be exceeded. Returns the kill-switch decision."""
         decision = self.evaluate()
-        if not decision.active:
-            return decision
-        policy = HaltPolicy(self.guard_cfg.halt_policy)
-        if policy is HaltPolicy.REDUCE_ONLY and reduces_position(
-            req, self.raw_broker.get_open_positions()
-        ):
-            return decision
-        raise KillSwitchError(decision.reason or "trading halted")
+        if decision.active:
+            policy = HaltPolicy(self.guard_cfg.halt_policy)
+            if not (
+                policy is HaltPolicy.REDUCE_ONLY
+                and reduces_position(req, self.raw_broker.get_open_positions())
+            ):
+                raise KillSwitchError(decision.reason or "trading halted")
+        self.check_venue_rules(req)
+        self._order_rate.check(self._clock())
+        return decision
+
+    def check_venue_rules(self, req: OrderRequest) -> None:
+        """Refuse what the venue would refuse, before anything is sent (the refusal names the
+        rule). Quantities and limit prices are judged as the broker will round them."""
+        rules = self.raw_broker.market_rules(req.symbol)
+        quantity = rules.round_quantity(req.quantity)
+        if req.order_type is OrderType.LIMIT:
+            assert req.price is not None  # OrderRequest guarantees it for LIMIT
+            limit = rules.round_price(req.price, req.side)
+            rules.check(quantity, limit, market=False, limit_price=limit)
+            return
+        reference = req.reference_price or self.raw_broker.last_price(req.symbol)
+        # Without any price the order's value cannot be judged here (the venue judges it); its
+        # quantity still is.
+        unknown = Decimal("Infinity")
+        rules.check(quantity, reference if reference is not None else unknown, market=True)
 
     def get_kill_switch_status(self) -> tuple[bool, str | None]:
         """``(active, reason)`` after re-evaluating on the equity now.
@@ -147,8 +177,10 @@ class GuardedBroker(Broker):
     # ------------------------------------------------------------------ Broker
 
     def place_order(self, req: OrderRequest) -> OrderFill:
-        """Check the kill-switch, then place through the wrapped broker."""
+        """Check the kill-switch, the venue's rules and its order rate, then place through the
+        wrapped broker."""
         self.check_order(req)
+        self._order_rate.record(self._clock())
         return self.raw_broker.place_order(req)
 
     def cancel_order(self, symbol: str, order_id: str) -> None:
@@ -179,6 +211,31 @@ class GuardedBroker(Broker):
 
     def close(self) -> None:
         self.raw_broker.close()
+
+
+class OrderRate:
+    """The venue's order-rate limits as sliding windows over the orders this gate sent."""
+
+    def __init__(self, limits: tuple[tuple[int, float], ...]) -> None:
+        self.limits = limits
+        self._sent: deque[datetime] = deque()
+        self._horizon = timedelta(seconds=max((s for _, s in limits), default=0.0))
+
+    def check(self, now: datetime) -> None:
+        """Raise ``RateLimitError`` when one more order now would exceed a limit."""
+        while self._sent and now - self._sent[0] > self._horizon:
+            self._sent.popleft()
+        for count, seconds in self.limits:
+            start = now - timedelta(seconds=seconds)
+            if sum(1 for at in self._sent if at > start) >= count:
+                raise RateLimitError(
+                    f"order rate limit: at most {count} orders per {seconds:g} s on this venue; "
+                    "not sent"
+                )
+
+    def record(self, now: datetime) -> None:
+        if self.limits:
+            self._sent.append(now)
 
 
 def _os_user() -> str:

@@ -203,6 +203,10 @@ class SimulatedExchange(Broker):
         self._save()
         return self._fill_from_result(result)
 
+    def last_price(self, symbol: str) -> Decimal | None:
+        """The exchange's current price."""
+        return self._prices.get(to_unified(symbol))
+
     def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> OrderFill | None:
         """The order this exchange knows under ``client_order_id``, or ``None``."""
         result = self._account.results.get(client_order_id)

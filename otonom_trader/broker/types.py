@@ -92,10 +92,17 @@ class OrderRequest:
     price: Decimal | None = None
     client_order_id: str | None = None
     reduce_only: bool = False
+    #: The price a market order is expected to fill near (the signal's mark). The gate checks
+    #: the order's value against the venue's limits with it; never sent to the exchange.
+    reference_price: Decimal | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "side", OrderSide(self.side))
         object.__setattr__(self, "order_type", OrderType(self.order_type))
+        if self.reference_price is not None:
+            object.__setattr__(
+                self, "reference_price", to_decimal(self.reference_price, name="reference price")
+            )
         quantity = to_decimal(self.quantity, name="quantity")
         if quantity <= 0:
             raise ValueError(f"quantity must be positive, got {quantity}")

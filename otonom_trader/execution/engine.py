@@ -266,6 +266,7 @@ class ExecutionEngine:
             intent.side,
             quantity if quantity > 0 else intent.quantity,
             client_order_id=cid,
+            reference_price=intent.signal_price,
         )
         if (leg.book, intent.symbol, intent.side.value) in self.blocked:
             # Not even journaled: the intent waits until the unresolved order resolves.

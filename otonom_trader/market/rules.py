@@ -35,6 +35,8 @@ class MarketRules:
     min_notional: Decimal
     min_price: Decimal = Decimal(0)
     max_price: Decimal | None = None
+    market_max_qty: Decimal | None = None  # Binance MARKET_LOT_SIZE: a market order's maximum
+    max_notional: Decimal | None = None  # NOTIONAL maxNotional (where the venue applies it)
 
     def round_quantity(self, quantity: Decimal) -> Decimal:
         """Round down to a multiple of the lot step."""
@@ -63,22 +65,63 @@ class MarketRules:
             quantity -= self.lot_step
         return max(quantity, Decimal(0))
 
-    def check(self, quantity: Decimal, price: Decimal) -> None:
-        """Refuse a (rounded) order that breaks the limits; ``price`` is the expected fill."""
-        if quantity < self.min_qty or quantity <= 0:
+    def check(
+        self,
+        quantity: Decimal,
+        price: Decimal,
+        *,
+        market: bool = True,
+        limit_price: Decimal | None = None,
+    ) -> None:
+        """Refuse an order that breaks the market's rules, naming the rule; ``price`` is the
+        expected fill (a market order's reference price, a limit order's limit).
+
+        Checked: the lot step and quantity limits (LOT_SIZE), a market order's maximum
+        (MARKET_LOT_SIZE), the order value's minimum and maximum (NOTIONAL), and a limit
+        price's tick and range (PRICE_FILTER).
+        """
+        if quantity <= 0 or quantity < self.min_qty:
             raise InvalidOrderError(
-                f"{self.symbol}: quantity {quantity} is below the minimum {self.min_qty} "
-                f"(lot step {self.lot_step})"
+                f"{self.symbol}: LOT_SIZE: quantity {quantity} is below the minimum "
+                f"{self.min_qty} (lot step {self.lot_step})"
+            )
+        if self.lot_step > 0 and quantity % self.lot_step != 0:
+            raise InvalidOrderError(
+                f"{self.symbol}: LOT_SIZE: quantity {quantity} is not a multiple of the lot step "
+                f"{self.lot_step}"
             )
         if self.max_qty is not None and quantity > self.max_qty:
             raise InvalidOrderError(
-                f"{self.symbol}: quantity {quantity} is above the maximum {self.max_qty}"
+                f"{self.symbol}: LOT_SIZE: quantity {quantity} is above the maximum {self.max_qty}"
             )
+        if market and self.market_max_qty is not None and quantity > self.market_max_qty:
+            raise InvalidOrderError(
+                f"{self.symbol}: MARKET_LOT_SIZE: a market order of {quantity} is above the "
+                f"maximum {self.market_max_qty}"
+            )
+        if limit_price is not None:
+            if self.tick_size > 0 and limit_price % self.tick_size != 0:
+                raise InvalidOrderError(
+                    f"{self.symbol}: PRICE_FILTER: price {limit_price} is not a multiple of the "
+                    f"tick {self.tick_size}"
+                )
+            if limit_price < self.min_price or (
+                self.max_price is not None and limit_price > self.max_price
+            ):
+                raise InvalidOrderError(
+                    f"{self.symbol}: PRICE_FILTER: price {limit_price} is outside "
+                    f"[{self.min_price}, {self.max_price}]"
+                )
         notional = quantity * price
         if notional < self.min_notional:
             raise BelowMinimumNotionalError(
-                f"{self.symbol}: order value {notional.normalize():f} {self.quote} is below the "
-                f"minimum notional {self.min_notional.normalize():f} {self.quote}"
+                f"{self.symbol}: NOTIONAL: order value {notional.normalize():f} {self.quote} is "
+                f"below the minimum notional {self.min_notional.normalize():f} {self.quote}"
+            )
+        if self.max_notional is not None and not market and notional > self.max_notional:
+            raise InvalidOrderError(
+                f"{self.symbol}: NOTIONAL: order value {notional.normalize():f} {self.quote} is "
+                f"above the maximum {self.max_notional.normalize():f} {self.quote}"
             )
 
     @classmethod
@@ -88,8 +131,11 @@ class MarketRules:
         price_filter = filters.get("PRICE_FILTER", {})
         lot = filters.get("LOT_SIZE", {})
         notional = filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}
+        market_lot = filters.get("MARKET_LOT_SIZE", {})
         max_qty = _dec_or_none(lot.get("maxQty"))
         max_price = _dec_or_none(price_filter.get("maxPrice"))
+        market_max = _dec_or_none(market_lot.get("maxQty"))
+        max_notional = _dec_or_none(notional.get("maxNotional"))
         return cls(
             symbol=f"{info['baseAsset']}/{info['quoteAsset']}",
             base=info["baseAsset"],
@@ -101,6 +147,8 @@ class MarketRules:
             min_notional=to_decimal(notional.get("minNotional", "0")).normalize(),
             min_price=to_decimal(price_filter.get("minPrice", "0")).normalize(),
             max_price=max_price if max_price else None,
+            market_max_qty=market_max if market_max else None,
+            max_notional=max_notional if max_notional else None,
         )
 
     @classmethod
@@ -117,6 +165,8 @@ class MarketRules:
         price_limits = limits.get("price") or {}
         max_qty = amount_limits.get("max")
         max_price = price_limits.get("max")
+        market_max = (limits.get("market") or {}).get("max")
+        max_notional = cost_limits.get("max")
         return cls(
             symbol=market["symbol"],
             base=market["base"],
@@ -128,6 +178,8 @@ class MarketRules:
             min_notional=to_decimal(cost_limits.get("min") or 0).normalize(),
             min_price=to_decimal(price_limits.get("min") or 0).normalize(),
             max_price=to_decimal(max_price) if max_price else None,
+            market_max_qty=to_decimal(market_max) if market_max else None,
+            max_notional=to_decimal(max_notional) if max_notional else None,
         )
 
 

@@ -194,6 +194,10 @@ class PaperBroker(Broker):
             latency_ms=0.0,
         )
 
+    def last_price(self, symbol: str) -> Decimal | None:
+        """The mark the next fill is modelled on."""
+        return self._marks.get(to_unified(symbol))
+
     def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> OrderFill | None:
         """The paper order's outcome, or ``None`` when it never filled or was refused (a paper
         order and its fill are written in one transaction, so no fill means never executed)."""

@@ -10,15 +10,23 @@ wait in tests that do not depend on a server's timing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 
 import pytest
 
+from otonom_trader.broker.base import Broker
 from otonom_trader.broker.ccxt_broker import CcxtBroker, RetryPolicy
 from otonom_trader.broker.config import BrokerConfig
+from otonom_trader.broker.guarded import GuardedBroker
+from otonom_trader.guardrails.config import GuardrailConfig
+from otonom_trader.guardrails.kill_switch import KillSwitch
 from otonom_trader.local_exchange import LocalBinanceExchange
 from otonom_trader.local_exchange.bybit import LocalBybitExchange
+from otonom_trader.persistence import Database
 
 BrokerFactory = Callable[..., CcxtBroker]
+#: Wraps a broker in the gate every order passes (``GuardedBroker``, guardrails off).
+Gate = Callable[[Broker], GuardedBroker]
 
 
 class RecordingSleep:
@@ -123,3 +131,17 @@ def posted(local_binance: LocalBinanceExchange) -> Callable[[], list[dict[str, s
         ]
 
     return posted
+
+
+@pytest.fixture
+def gate_of() -> Iterator[Gate]:
+    """The gate around a broker: where the venue's limits and order rate are checked."""
+    db = Database("sqlite:///:memory:")
+    config = GuardrailConfig(enabled=False)
+
+    def gate(broker: Broker) -> GuardedBroker:
+        switch = KillSwitch(db, config, "gate-test")
+        return GuardedBroker(broker, config, kill_switch=switch, equity_fn=lambda: Decimal(1))
+
+    yield gate
+    db.dispose()

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,6 +23,9 @@ from otonom_trader.broker.errors import (
 from otonom_trader.broker.types import OrderRequest, OrderSide, OrderStatus, OrderType
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.local_exchange import LocalBinanceExchange
+
+if TYPE_CHECKING:
+    from conftest import Gate
 
 Posted = Callable[[], list[dict[str, str]]]
 
@@ -251,25 +255,27 @@ def test_sell_limit_price_rounded_up_to_the_tick(
 
 
 def test_below_minimum_notional_then_refused_before_sending(
-    binance_broker: CcxtBroker, local_binance: LocalBinanceExchange, posted: Posted
+    binance_broker: CcxtBroker, local_binance: LocalBinanceExchange, posted: Posted, gate_of: Gate
 ) -> None:
     tiny_market = OrderRequest("BTCUSDT", OrderSide.BUY, Decimal("0.00005"))  # 2.5 USDT
     tiny_limit = OrderRequest("ETHUSDT", OrderSide.BUY, "0.001", OrderType.LIMIT, "3000")
 
     with pytest.raises(BelowMinimumNotionalError) as market_err:
-        binance_broker.place_order(tiny_market)
+        gate_of(binance_broker).place_order(tiny_market)
     with pytest.raises(BelowMinimumNotionalError):
-        binance_broker.place_order(tiny_limit)
+        gate_of(binance_broker).place_order(tiny_limit)
 
     assert "below the minimum notional 5 USDT" in str(market_err.value)
     assert posted() == [] and local_binance.orders == []
 
 
 def test_quantity_rounding_to_zero_then_invalid_order_before_sending(
-    binance_broker: CcxtBroker, posted: Posted
+    binance_broker: CcxtBroker, posted: Posted, gate_of: Gate
 ) -> None:
     with pytest.raises(InvalidOrderError, match="below the minimum"):
-        binance_broker.place_order(OrderRequest("BTCUSDT", OrderSide.BUY, Decimal("0.000001")))
+        gate_of(binance_broker).place_order(
+            OrderRequest("BTCUSDT", OrderSide.BUY, Decimal("0.000001"))
+        )
 
     assert posted() == []
 
@@ -432,3 +438,46 @@ def test_ccxt_debug_log_masks_api_key(
     assert requests, "ccxt logged no request at DEBUG"
     assert all("test-key" not in r.getMessage() for r in requests)
     assert any("***" in r.getMessage() for r in requests)
+
+
+@pytest.mark.parametrize(
+    ("request_", "rule"),
+    [
+        (OrderRequest("BTCUSDT", OrderSide.BUY, Decimal("129.81")), "MARKET_LOT_SIZE"),
+        (
+            OrderRequest("BTCUSDT", OrderSide.SELL, "200", OrderType.LIMIT, "60000"),
+            "NOTIONAL: order value 12000000 USDT is above the maximum",
+        ),
+        (
+            OrderRequest("BTCUSDT", OrderSide.SELL, "0.001", OrderType.LIMIT, "2000000"),
+            "PRICE_FILTER",
+        ),
+    ],
+)
+def test_the_gate_refuses_what_the_venue_would_naming_the_rule(
+    binance_broker: CcxtBroker,
+    local_binance: LocalBinanceExchange,
+    request_: OrderRequest,
+    rule: str,
+    gate_of: Gate,
+) -> None:
+    with pytest.raises(InvalidOrderError, match=rule):
+        gate_of(binance_broker).place_order(request_)
+
+    assert local_binance.orders == []
+
+
+def test_the_gate_keeps_to_the_venues_order_rate(
+    binance_broker: CcxtBroker, local_binance: LocalBinanceExchange, gate_of: Gate
+) -> None:
+
+    from otonom_trader.broker.errors import RateLimitError
+
+    gate = gate_of(binance_broker)
+    order = OrderRequest("ETHUSDT", OrderSide.BUY, Decimal("0.002"), reference_price=3000)
+    for _ in range(50):  # Binance: 50 orders per 10 s
+        gate.place_order(order.__class__(**{**order.__dict__, "client_order_id": None}))
+
+    with pytest.raises(RateLimitError, match="50 orders per 10 s"):
+        gate.place_order(order)
+    assert len(local_binance.orders) == 50

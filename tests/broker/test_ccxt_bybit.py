@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,6 +22,9 @@ from otonom_trader.broker.errors import (
 from otonom_trader.broker.key_audit import audit_api_key
 from otonom_trader.broker.types import OrderRequest, OrderSide, OrderStatus, OrderType
 from otonom_trader.local_exchange.bybit import LocalBybitExchange
+
+if TYPE_CHECKING:
+    from conftest import Gate
 
 Factory = Callable[..., CcxtBroker]
 CREATE = "POST /v5/order/create"
@@ -90,10 +94,12 @@ def test_limit_rounded_to_tick_rests_open_and_cancel_removes_it(
 
 
 def test_below_minimum_notional_refused_before_sending(
-    bybit_broker: CcxtBroker, local_bybit: LocalBybitExchange
+    bybit_broker: CcxtBroker, local_bybit: LocalBybitExchange, gate_of: Gate
 ) -> None:
     with pytest.raises(BelowMinimumNotionalError, match="minimum notional 5 USDT"):
-        bybit_broker.place_order(OrderRequest("BTCUSDT", OrderSide.BUY, Decimal("0.00002")))
+        gate_of(bybit_broker).place_order(
+            OrderRequest("BTCUSDT", OrderSide.BUY, Decimal("0.00002"))
+        )
 
     assert _creates(local_bybit) == 0 and local_bybit.orders == []
 
@@ -208,6 +214,7 @@ def test_key_audit_withdraw_key_refused_unless_allowed(
 def test_key_audit_endpoint_404_then_skipped(
     bybit_broker: CcxtBroker, local_bybit: LocalBybitExchange
 ) -> None:
+
     local_bybit.restrictions_endpoint_enabled = False
 
     result = audit_api_key(bybit_broker)
