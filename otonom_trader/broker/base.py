@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from otonom_trader.broker.types import Balance, OrderFill, OrderRequest, Position
+from otonom_trader.broker.types import Balance, OrderFill, OrderRequest, Position, Trade
 
 if TYPE_CHECKING:
     from otonom_trader.market.rules import MarketRules
@@ -63,6 +63,18 @@ class Broker(ABC):
     def last_price(self, symbol: str) -> Decimal | None:
         """The venue's latest price of ``symbol`` when it knows one cheaply (else ``None``)."""
         return None
+
+    def fetch_open_orders(self, symbol: str | None = None) -> list[OrderFill]:
+        """Orders resting on the venue (all markets when ``symbol`` is None). Reconciliation
+        compares them with the journal; a venue that cannot list them raises
+        ``NotImplementedError``."""
+        raise NotImplementedError(f"{self.name} cannot list its open orders")
+
+    def fetch_trades_since(self, symbol: str, after_trade_id: str | None) -> list[Trade]:
+        """The account's trades in ``symbol`` after ``after_trade_id`` (recent ones when
+        ``None``), as the venue reports them. Reconciliation uses them to name the cause of a
+        drift; a venue that cannot list them raises ``NotImplementedError``."""
+        raise NotImplementedError(f"{self.name} cannot list its trades")
 
     def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> OrderFill | None:
         """The order with this client order id as the venue knows it (its fill so far), or

@@ -8,8 +8,8 @@ guide's ``broker.yaml`` pick the exchange, the testnet and (for drills and tests
   and base URL). Quantities are rounded down to the lot step, limit prices to the tick
   (:class:`~otonom_trader.market.rules.MarketRules`, also served to the gate by
   ``market_rules``: the gate, ``GuardedBroker``, refuses what breaks the venue's limits and
-  order rate before this broker is called). Market orders are sent *without* a price: ccxt would turn a priced market order into a quote-amount
-  (``quoteOrderQty``) order.
+  order rate before this broker is called). Market orders are sent *without* a price: ccxt
+  would turn a priced market order into a quote-amount (``quoteOrderQty``) order.
 * **Orders that are never duplicated** (DESIGN.md decision 5). Every order carries a client order
   id (the caller's, or a fresh ``ot-<uuid>`` one). A submit is never retried. When its outcome is
   ambiguous (timeout, 5xx, -1007, dropped connection, lost reply) the order is looked up by that
@@ -499,6 +499,19 @@ class CcxtBroker(Broker):
             self._to_fill(o, o["symbol"], None, None, o.get("clientOrderId"), None) for o in orders
         ]
 
+    def fetch_trades_since(self, symbol: str, after_trade_id: str | None) -> list[Trade]:
+        """The account's trades in ``symbol`` after ``after_trade_id`` (Binance: ``fromId``;
+        elsewhere the most recent ones), oldest first."""
+        unified = self.market_symbol(symbol)
+        params: dict[str, Any] = {}
+        if after_trade_id is not None and after_trade_id.isdigit() and self._kind == "binance":
+            params["fromId"] = int(after_trade_id) + 1
+        listed = self.read(
+            f"fetch trades on {unified}",
+            lambda: self._exchange.fetch_my_trades(unified, None, 100, params),
+        )
+        return [_trade(item) for item in listed]
+
     # ----------------------------------------------------------------------------- account
     def get_balances(self) -> list[Balance]:
         """Every asset with a non-zero total (free + locked)."""
@@ -658,19 +671,7 @@ class CcxtBroker(Broker):
                 log.warning("%s: trades of order %s not available: %s", self._kind, order_id, exc)
                 listed = []
             raw = [t for t in listed if str(t.get("order") or order_id) == order_id]
-        trades = []
-        for item in raw:
-            fee = item.get("fee") or {}
-            trades.append(
-                Trade(
-                    trade_id=str(item["id"]),
-                    quantity=_dec(item.get("amount")),
-                    price=_dec(item.get("price")),
-                    fee=_dec(fee.get("cost")),
-                    fee_currency=(str(fee["currency"]) if fee.get("currency") else None),
-                )
-            )
-        return tuple(trades)
+        return tuple(_trade(item) for item in raw)
 
     def _fee_in_quote(
         self, order: dict[str, Any], symbol: str, avg_price: Decimal | None
@@ -704,6 +705,18 @@ class CcxtBroker(Broker):
                 quote,
             )
         return total, quote
+
+
+def _trade(item: dict[str, Any]) -> Trade:
+    """A ccxt trade as the project's ``Trade`` (its fee in the asset it was charged in)."""
+    fee = item.get("fee") or {}
+    return Trade(
+        trade_id=str(item["id"]),
+        quantity=_dec(item.get("amount")),
+        price=_dec(item.get("price")),
+        fee=_dec(fee.get("cost")),
+        fee_currency=str(fee["currency"]) if fee.get("currency") else None,
+    )
 
 
 def _dec(value: Any) -> Decimal:

@@ -35,9 +35,11 @@ from otonom_trader.broker.types import (
     OrderSide,
     OrderType,
     Position,
+    Trade,
 )
 from otonom_trader.guardrails.config import GuardrailConfig, HaltPolicy
 from otonom_trader.guardrails.kill_switch import GuardDecision, KillSwitch
+from otonom_trader.market.rules import MarketRules
 from otonom_trader.market.symbols import to_unified
 
 DEFAULT_BOOK = "broker"
@@ -196,9 +198,21 @@ class GuardedBroker(Broker):
     def ping(self) -> bool:
         return self.raw_broker.ping()
 
+    # Reads pass through while halted: they add no risk.
     def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> OrderFill | None:
-        """Look an order up on the venue (a read: passes while halted)."""
         return self.raw_broker.fetch_order_by_client_id(symbol, client_order_id)
+
+    def fetch_open_orders(self, symbol: str | None = None) -> list[OrderFill]:
+        return self.raw_broker.fetch_open_orders(symbol)
+
+    def fetch_trades_since(self, symbol: str, after_trade_id: str | None) -> list[Trade]:
+        return self.raw_broker.fetch_trades_since(symbol, after_trade_id)
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        return self.raw_broker.market_rules(symbol)
+
+    def last_price(self, symbol: str) -> Decimal | None:
+        return self.raw_broker.last_price(symbol)
 
     def set_marks(self, marks: Mapping[str, Decimal]) -> None:
         """Hand the latest closes to a venue that prices its own fills from them (the paper

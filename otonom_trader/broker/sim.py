@@ -45,6 +45,7 @@ from otonom_trader.broker.types import (
     OrderStatus,
     OrderType,
     Position,
+    Trade,
     to_decimal,
 )
 from otonom_trader.config.errors import ConfigError
@@ -202,6 +203,19 @@ class SimulatedExchange(Broker):
         )
         self._save()
         return self._fill_from_result(result)
+
+    def fetch_open_orders(self, symbol: str | None = None) -> list[OrderFill]:
+        """Resting limit orders, as the venue reports them."""
+        wanted = to_unified(symbol) if symbol else None
+        return [
+            self._fill_from_result(self._account.results[o.client_order_id])
+            for o in self._account.resting.values()
+            if wanted is None or o.symbol == wanted
+        ]
+
+    def fetch_trades_since(self, symbol: str, after_trade_id: str | None) -> list[Trade]:
+        """None from outside: only this process trades on the in-process exchange."""
+        return []
 
     def last_price(self, symbol: str) -> Decimal | None:
         """The exchange's current price."""

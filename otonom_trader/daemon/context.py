@@ -168,8 +168,19 @@ def build_context(
     executing = legs[-1] if broker is not None else legs[0]
 
     def alert(message: str, dedupe_key: str) -> None:
-        if alerts is not None:
-            alerts.notify_broker_error(message)
+        # Raised by the engine and the reconciler: broker errors, unresolved or anomalous
+        # orders, drifts. The key makes repeats of the same thing one alert (within the cooldown).
+        if alerts is None:
+            return
+        from otonom_trader.alerts.config import AlertEvent, Severity
+
+        alerts.notify(
+            "Broker error",
+            message,
+            event=AlertEvent.BROKER_ERROR,
+            severity=Severity.ERROR,
+            dedupe_key=dedupe_key,
+        )
 
     engine = ExecutionEngine(
         db,

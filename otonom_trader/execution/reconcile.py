@@ -3,8 +3,9 @@
 For each asset the book trades (a position row, open or closed), the venue's total balance (free
 + locked) is compared with the book's quantity. A difference beyond one lot step of that market
 is a *drift*: recorded as a ``drift_events`` row with both numbers and a cause where one can be
-told, announced once per episode (an episode lasts until book and venue agree again), and handled
-by the policy:
+told — the venue's trades after the last one the book booked are read (only then, to keep the
+cycle's request budget) and any the book does not know are named —, announced once per episode
+(an episode lasts until book and venue agree again), and handled by the policy:
 
 * ``adopt`` — the venue is the truth: the book is set to the venue's quantity by a recorded
   ``book_adjustments`` entry. What was the book's keeps its cost basis; an increase enters at the
@@ -12,7 +13,9 @@ by the policy:
 * ``halt`` — the account's kill-switch trips with reason ``reconciliation: …`` (a manual trip: a
   person looks, then resets).
 
-Assets on the venue the book never traded are listed in the summary and never sold. The quote
+The venue's open orders are compared with the journal: an open order the journal does not know
+(placed by hand) is listed and announced once, never cancelled. Assets on the venue the book never
+traded are listed in the summary and never sold. The quote
 asset is not compared: a real account's book does not hold its cash (the guardrails read the
 venue's own balance). The first reconciliation of a book with no fills adopts the venue's holdings
 as its opening balance, without a drift.
@@ -35,7 +38,13 @@ from otonom_trader.guardrails.kill_switch import KillSwitch
 from otonom_trader.market.rules import rules_for
 from otonom_trader.market.symbols import split
 from otonom_trader.persistence.database import Database
-from otonom_trader.persistence.models import BookAdjustment, BookPosition, DriftEvent, FillRecord
+from otonom_trader.persistence.models import (
+    BookAdjustment,
+    BookPosition,
+    DriftEvent,
+    FillRecord,
+    OrderRecord,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +81,7 @@ class ReconcileReport:
 
     drifts: list[AssetDrift] = field(default_factory=list)
     untracked: list[str] = field(default_factory=list)
+    unknown_orders: list[str] = field(default_factory=list)
     adjusted: list[str] = field(default_factory=list)
     halted: bool = False
     skipped: str | None = None
@@ -83,6 +93,11 @@ class ReconcileReport:
             notes.append(f"reconciliation adopted the exchange's {', '.join(self.adjusted)}")
         if self.halted:
             notes.append("reconciliation tripped the kill-switch (policy halt)")
+        if self.unknown_orders:
+            notes.append(
+                "open on the exchange, not placed by this book (left alone): "
+                + ", ".join(self.unknown_orders)
+            )
         if self.untracked:
             notes.append(
                 f"held on the exchange, never traded by this book (left alone): "
@@ -131,6 +146,7 @@ class Reconciler:
             report.skipped = f"{leg.book}: balances not available ({exc})"
             return report
         now = self.clock()
+        self._compare_open_orders(leg, report)
         with self.db.session() as session:
             rows = {
                 r.symbol: r
@@ -166,7 +182,8 @@ class Reconciler:
                 if opening:
                     self._adopt(session, leg, row, venue, "opening balance", report, now)
                     continue
-                drift = AssetDrift(leg.book, base, row.quantity, venue, _cause(row, venue))
+                cause = self._unknown_trades(session, leg, symbol) or _cause(row, venue)
+                drift = AssetDrift(leg.book, base, row.quantity, venue, cause)
                 report.drifts.append(drift)
                 if open_episode is None:
                     session.add(
@@ -229,6 +246,60 @@ class Reconciler:
         report.adjusted.append(f"{split(row.symbol)[0]} {before} → {venue}")
         log.warning("%s: %s %s → %s (%s)", leg.book, row.symbol, before, venue, reason)
 
+    def _compare_open_orders(self, leg: ExecutionLeg, report: ReconcileReport) -> None:
+        try:
+            orders = leg.gate.fetch_open_orders()
+        except (BrokerError, NotImplementedError) as exc:
+            report.skipped = f"{leg.book}: open orders not available ({exc})"
+            return
+        if not orders:
+            return
+        ids = [o.client_order_id for o in orders if o.client_order_id]
+        with self.db.session() as session:
+            known = set(
+                session.scalars(
+                    select(OrderRecord.client_order_id).where(
+                        OrderRecord.book == leg.book, OrderRecord.client_order_id.in_(ids)
+                    )
+                )
+            )
+        for order in orders:
+            if order.client_order_id in known:
+                continue
+            label = (
+                f"{order.side.value} {order.requested_quantity} {order.symbol} ({order.order_id})"
+            )
+            report.unknown_orders.append(label)
+            self._announce_text(
+                f"reconciliation: {leg.book}: open order on the exchange not placed by this "
+                f"book: {label}; left alone",
+                f"unknown-order:{leg.book}:{order.order_id}",
+            )
+
+    @staticmethod
+    def _unknown_trades(session: Session, leg: ExecutionLeg, symbol: str) -> str | None:
+        """The venue's trades in ``symbol`` after the book's last booked one that the book does
+        not know, as a cause (``None`` when there are none or they cannot be read)."""
+        booked = list(
+            session.scalars(
+                select(FillRecord.exchange_trade_id)
+                .where(FillRecord.book == leg.book, FillRecord.symbol == symbol)
+                .order_by(FillRecord.id.desc())
+                .limit(200)
+            )
+        )
+        try:
+            trades = leg.gate.fetch_trades_since(symbol, booked[0] if booked else None)
+        except (BrokerError, NotImplementedError):
+            return None
+        known = set(booked)
+        unknown = [t for t in trades if t.trade_id not in known]
+        if not unknown:
+            return None
+        listed = ", ".join(f"#{t.trade_id} {t.quantity} at {t.price}" for t in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        return f"unknown trade(s) on the exchange: {listed}{more}"[:64]
+
     @staticmethod
     def _venue_mark(leg: ExecutionLeg, symbol: str) -> Decimal:
         try:
@@ -240,14 +311,19 @@ class Reconciler:
         return Decimal(0)
 
     def _announce(self, drift: AssetDrift) -> None:
-        message = f"reconciliation: {drift.describe()}; policy {self.policy}"
+        self._announce_text(
+            f"reconciliation: {drift.describe()}; policy {self.policy}",
+            f"drift:{drift.book}:{drift.asset}",
+        )
+
+    def _announce_text(self, message: str, dedupe_key: str) -> None:
         log.warning("%s", message)
         if self._alert is None:
             return
         try:
-            self._alert(message, f"drift:{drift.book}:{drift.asset}")
+            self._alert(message, dedupe_key)
         except Exception:  # noqa: BLE001 - alerts never break trading
-            log.warning("drift alert failed; trading continues", exc_info=True)
+            log.warning("reconciliation alert failed; trading continues", exc_info=True)
 
 
 def _lot_step(symbol: str) -> Decimal:

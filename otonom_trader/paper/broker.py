@@ -30,6 +30,7 @@ from otonom_trader.broker.types import (
     OrderStatus,
     OrderType,
     Position,
+    Trade,
     to_decimal,
 )
 from otonom_trader.execution.journal import (
@@ -193,6 +194,14 @@ class PaperBroker(Broker):
             timestamp=order.updated_at,
             latency_ms=0.0,
         )
+
+    def fetch_open_orders(self, symbol: str | None = None) -> list[OrderFill]:
+        """None: a paper order fills or is refused at once, it never rests."""
+        return []
+
+    def fetch_trades_since(self, symbol: str, after_trade_id: str | None) -> list[Trade]:
+        """None beyond the book's own: nothing trades on the paper venue but this book."""
+        return []
 
     def last_price(self, symbol: str) -> Decimal | None:
         """The mark the next fill is modelled on."""

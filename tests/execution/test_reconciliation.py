@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from otonom_trader.broker.types import OrderRequest, OrderSide
+from otonom_trader.broker.types import OrderRequest, OrderSide, OrderType
 from otonom_trader.daemon import ExecutionMode, TradingDaemon
 from otonom_trader.local_exchange import LocalBinanceExchange
 from otonom_trader.persistence.models import BookAdjustment, DriftEvent
@@ -112,3 +112,30 @@ def test_halt_trips_the_kill_switch_and_no_new_order_is_sent(
     assert summary.guard_active and "reconciliation" in (summary.guard_reason or "")
     assert len(local_binance.orders) == sent
     assert all((o.error or "").startswith("KILL-SWITCH") for o in summary.orders)
+
+
+def test_the_cause_names_the_unknown_trade_and_an_unknown_open_order_is_listed(
+    tmp_path: Path, keys: None, local_binance: LocalBinanceExchange
+) -> None:
+    daemon = _live(tmp_path, local_binance.base_url, "adopt")
+    daemon.run_once()
+    _manual_sell(daemon, "0.01")
+    by_hand = local_binance.orders[-1]
+    # ... and a resting limit order placed by hand, far below the market
+    leg = daemon.context.legs[0]
+    leg.gate.raw_broker.place_order(  # type: ignore[attr-defined]
+        OrderRequest(
+            "ETH/USDT", OrderSide.BUY, Decimal("0.01"), OrderType.LIMIT, Decimal(1000), "by-hand-2"
+        )
+    )
+
+    summary = daemon.run_once()
+    book = daemon.context.account.book
+    with daemon.context.db.session() as session:
+        drift = session.scalars(select(DriftEvent).where(DriftEvent.book == book)).one()
+    daemon.close()
+
+    assert drift.cause.startswith("unknown trade(s) on the exchange: #")
+    assert str(by_hand.fills[0].trade_id) in drift.cause
+    assert any("not placed by this book" in n and "ETH/USDT" in n for n in summary.notes)
+    assert any(o.client_order_id == "by-hand-2" and o.is_open for o in local_binance.orders)
