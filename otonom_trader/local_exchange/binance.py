@@ -17,7 +17,8 @@ Semantics copied from Binance's spot API:
 * Market orders fill at once against the price feed (± half the configurable ``spread``);
   limit orders that cross fill at once (taker), others rest with their funds locked until
   :meth:`LocalBinanceExchange.set_price` moves the feed through them (maker, at the limit).
-  The fee (``fee_rate``, 0.1 %) is taken in the received asset, as on Binance.
+  The fee (``fee_rate``, 0.1 %) is taken in the received asset, as on Binance, or in BNB at
+  25 % off when ``pay_fees_in_bnb`` is set and the account holds enough BNB.
 * Klines are deterministic candles whose newest (still open) candle closes at the feed price.
 
 :attr:`LocalBinanceExchange.orders` holds every accepted order as a :class:`LocalOrder`
@@ -135,6 +136,10 @@ class LocalBinanceExchange(SpotAccountExchange):
             api_key, api_secret, balances, fee_rate=fee_rate, host=host, port=port, clock=clock
         )
         self.spread = Decimal(spread)
+        #: Binance's "use BNB to pay fees": commissions in BNB at 25 % off, while BNB lasts,
+        #: converted at ``bnb_price`` (quote per BNB; the shipped markets have no BNB market).
+        self.pay_fees_in_bnb = False
+        self.bnb_price: Decimal | None = None
         self._markets: dict[str, _Market] = {}
         for info in binance_spot_exchange_info()["symbols"]:
             filters = {f["filterType"]: f for f in info.get("filters", [])}
@@ -682,25 +687,37 @@ class LocalBinanceExchange(SpotAccountExchange):
         market = self._markets[order.symbol]
         qty = order.orig_qty - order.executed_qty
         quote = (qty * price).quantize(_EIGHT)
+        bnb = self._bnb_commission(quote, market.quote)
         if order.side == "BUY":
             # Both a taker fill and a resting limit locked exactly qty × fill price.
             locked = qty * price
             self._locked[market.quote] -= locked
             self._free[market.quote] += locked - quote
-            commission = (qty * self.fee_rate).quantize(_EIGHT)
-            self._credit(market.base, qty - commission)
-            commission_asset = market.base
+            commission = bnb if bnb is not None else (qty * self.fee_rate).quantize(_EIGHT)
+            self._credit(market.base, qty if bnb is not None else qty - commission)
+            commission_asset = "BNB" if bnb is not None else market.base
         else:
             self._locked[market.base] -= qty
-            commission = (quote * self.fee_rate).quantize(_EIGHT)
-            self._credit(market.quote, quote - commission)
-            commission_asset = market.quote
+            commission = bnb if bnb is not None else (quote * self.fee_rate).quantize(_EIGHT)
+            self._credit(market.quote, quote if bnb is not None else quote - commission)
+            commission_asset = "BNB" if bnb is not None else market.quote
+        if bnb is not None:
+            self._free["BNB"] -= bnb
         order.fills.append(LocalFill(price, qty, commission, commission_asset, self._next_trade_id))
         self._next_trade_id += 1
         order.executed_qty += qty
         order.cumm_quote_qty += quote
         order.status = "FILLED"
         order.update_time_ms = now
+
+    def _bnb_commission(self, quote_value: Decimal, quote_asset: str) -> Decimal | None:
+        """With ``pay_fees_in_bnb`` and enough BNB: the commission in BNB at a 25 % discount
+        (Binance's rule), valued at the BNB price; ``None`` when BNB does not pay."""
+        bnb_price = self.bnb_price
+        if not self.pay_fees_in_bnb or not bnb_price:
+            return None
+        commission = (quote_value * self.fee_rate * Decimal("0.75") / bnb_price).quantize(_EIGHT)
+        return commission if self._free.get("BNB", Decimal(0)) >= commission else None
 
     def _credit(self, asset: str, amount: Decimal) -> None:
         self._free[asset] = self._free.get(asset, Decimal(0)) + amount

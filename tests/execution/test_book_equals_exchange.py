@@ -45,8 +45,9 @@ def _closes() -> list[tuple[datetime, Decimal]]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("fees_in", ["the received asset", "BNB"])
 def test_100_always_trading_shadow_cycles_keep_the_book_equal_to_the_exchange(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fees_in: str
 ) -> None:
     if not CANDLES.is_file():
         pytest.skip(f"the real candles are not beside the repository ({CANDLES})")
@@ -61,10 +62,13 @@ def test_100_always_trading_shadow_cycles_keep_the_book_equal_to_the_exchange(
     with LocalBinanceExchange(
         api_key="test-key",
         api_secret="test-secret",
-        balances={"USDT": Decimal("10000")},
+        balances={"USDT": Decimal("10000"), "BNB": Decimal("50")},
         prices={"BTC/USDT": candles[start][1]},
         fee_rate=Decimal("0.001"),
     ) as exchange:
+        if fees_in == "BNB":
+            exchange.pay_fees_in_bnb, exchange.bnb_price = True, Decimal("300")
+        bnb_before = exchange.balance("BNB")
         daemon = TradingDaemon(
             db_path=tmp_path / "trader.db",
             strategy_path=strategy,
@@ -101,7 +105,12 @@ def test_100_always_trading_shadow_cycles_keep_the_book_equal_to_the_exchange(
         finally:
             daemon.close()
 
-    print(f"\n{CYCLES} cycles: {filled} broker fills, worst book/exchange gap {max(gaps)} BTC")
+        bnb_spent = bnb_before - exchange.balance("BNB")
+    print(
+        f"\n{CYCLES} cycles, fees in {fees_in}: {filled} broker fills, worst book/exchange gap "
+        f"{max(gaps)} BTC, BNB spent {bnb_spent}"
+    )
+    assert (bnb_spent > 0) is (fees_in == "BNB")
     assert filled >= CYCLES  # it really traded every cycle (a buy or a sell each time)
     assert refusals == []
     assert max(gaps) <= lot
