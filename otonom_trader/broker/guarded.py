@@ -147,7 +147,15 @@ class GuardedBroker(Broker):
         if req.order_type is OrderType.LIMIT:
             assert req.price is not None  # OrderRequest guarantees it for LIMIT
             limit = rules.round_price(req.price, req.side)
-            rules.check(quantity, limit, market=False, limit_price=limit)
+            market_price = req.reference_price or self.raw_broker.last_price(req.symbol)
+            rules.check(
+                quantity,
+                limit,
+                market=False,
+                limit_price=limit,
+                side=req.side,
+                market_price=market_price,
+            )
             return
         reference = req.reference_price or self.raw_broker.last_price(req.symbol)
         # Without any price the order's value cannot be judged here (the venue judges it); its

@@ -37,6 +37,9 @@ class MarketRules:
     max_price: Decimal | None = None
     market_max_qty: Decimal | None = None  # Binance MARKET_LOT_SIZE: a market order's maximum
     max_notional: Decimal | None = None  # NOTIONAL maxNotional (where the venue applies it)
+    # PERCENT_PRICE_BY_SIDE: a limit price's band around the market price, (down, up) multipliers
+    bid_band: tuple[Decimal, Decimal] | None = None
+    ask_band: tuple[Decimal, Decimal] | None = None
 
     def round_quantity(self, quantity: Decimal) -> Decimal:
         """Round down to a multiple of the lot step."""
@@ -72,13 +75,16 @@ class MarketRules:
         *,
         market: bool = True,
         limit_price: Decimal | None = None,
+        side: OrderSide | None = None,
+        market_price: Decimal | None = None,
     ) -> None:
         """Refuse an order that breaks the market's rules, naming the rule; ``price`` is the
         expected fill (a market order's reference price, a limit order's limit).
 
         Checked: the lot step and quantity limits (LOT_SIZE), a market order's maximum
         (MARKET_LOT_SIZE), the order value's minimum and maximum (NOTIONAL), and a limit
-        price's tick and range (PRICE_FILTER).
+        price's tick and range (PRICE_FILTER) and its band around ``market_price``
+        (PERCENT_PRICE_BY_SIDE, for the order's ``side``).
         """
         if quantity <= 0 or quantity < self.min_qty:
             raise InvalidOrderError(
@@ -112,6 +118,15 @@ class MarketRules:
                     f"{self.symbol}: PRICE_FILTER: price {limit_price} is outside "
                     f"[{self.min_price}, {self.max_price}]"
                 )
+            band = self.bid_band if side is OrderSide.BUY else self.ask_band
+            if band is not None and side is not None and market_price:
+                low, high = market_price * band[0], market_price * band[1]
+                if not low <= limit_price <= high:
+                    raise InvalidOrderError(
+                        f"{self.symbol}: PERCENT_PRICE_BY_SIDE: a {side.value} at {limit_price} "
+                        f"is outside [{low.normalize():f}, {high.normalize():f}] around the "
+                        f"market price {market_price}"
+                    )
         notional = quantity * price
         if notional < self.min_notional:
             raise BelowMinimumNotionalError(
@@ -132,6 +147,7 @@ class MarketRules:
         lot = filters.get("LOT_SIZE", {})
         notional = filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}
         market_lot = filters.get("MARKET_LOT_SIZE", {})
+        bid_band, ask_band = _percent_price_bands(filters)
         max_qty = _dec_or_none(lot.get("maxQty"))
         max_price = _dec_or_none(price_filter.get("maxPrice"))
         market_max = _dec_or_none(market_lot.get("maxQty"))
@@ -149,6 +165,8 @@ class MarketRules:
             max_price=max_price if max_price else None,
             market_max_qty=market_max if market_max else None,
             max_notional=max_notional if max_notional else None,
+            bid_band=bid_band,
+            ask_band=ask_band,
         )
 
     @classmethod
@@ -167,6 +185,10 @@ class MarketRules:
         max_price = price_limits.get("max")
         market_max = (limits.get("market") or {}).get("max")
         max_notional = cost_limits.get("max")
+        raw_filters = (market.get("info") or {}).get("filters") or []
+        bid_band, ask_band = _percent_price_bands(
+            {f.get("filterType"): f for f in raw_filters if isinstance(f, dict)}
+        )
         return cls(
             symbol=market["symbol"],
             base=market["base"],
@@ -180,7 +202,24 @@ class MarketRules:
             max_price=to_decimal(max_price) if max_price else None,
             market_max_qty=to_decimal(market_max) if market_max else None,
             max_notional=to_decimal(max_notional) if max_notional else None,
+            bid_band=bid_band,
+            ask_band=ask_band,
         )
+
+
+def _percent_price_bands(
+    filters: dict[Any, dict[str, Any]],
+) -> tuple[tuple[Decimal, Decimal] | None, tuple[Decimal, Decimal] | None]:
+    """Binance's PERCENT_PRICE_BY_SIDE as (down, up) multipliers for bids and asks."""
+    band = filters.get("PERCENT_PRICE_BY_SIDE")
+    if not band:
+        return None, None
+    try:
+        bid = (to_decimal(band["bidMultiplierDown"]), to_decimal(band["bidMultiplierUp"]))
+        ask = (to_decimal(band["askMultiplierDown"]), to_decimal(band["askMultiplierUp"]))
+    except (KeyError, ValueError, TypeError):
+        return None, None
+    return bid, ask
 
 
 def _round_to_step(value: Decimal, step: Decimal, rounding: str) -> Decimal:

@@ -452,6 +452,10 @@ def test_ccxt_debug_log_masks_api_key(
             OrderRequest("BTCUSDT", OrderSide.SELL, "0.001", OrderType.LIMIT, "2000000"),
             "PRICE_FILTER",
         ),
+        (  # a bid 6x the market price (Binance allows up to 5x)
+            OrderRequest("BTCUSDT", OrderSide.BUY, "0.001", OrderType.LIMIT, "300000"),
+            "PERCENT_PRICE_BY_SIDE",
+        ),
     ],
 )
 def test_the_gate_refuses_what_the_venue_would_naming_the_rule(
