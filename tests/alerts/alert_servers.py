@@ -10,12 +10,15 @@ import email.policy
 import socket
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from otonom_trader.testkit.clock import ManualClock
+
+__all__ = ["ManualClock"]  # the one test clock, re-exported for the alert tests
 
 SMTP_USER = "alerts@example.com"
 SMTP_PASSWORD = "smtp-Pa55word-s3cret"
@@ -93,20 +96,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-class ManualClock:
-    """Aware UTC time that moves only when a test says so."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @dataclass
