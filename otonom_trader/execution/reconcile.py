@@ -32,7 +32,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from otonom_trader.broker.errors import BrokerError
+from otonom_trader.broker.errors import BrokerError, TemporaryBrokerError
 from otonom_trader.execution.engine import AlertFn, ExecutionLeg
 from otonom_trader.guardrails.kill_switch import KillSwitch
 from otonom_trader.market.rules import rules_for
@@ -142,7 +142,9 @@ class Reconciler:
             balances: dict[str, Decimal] = {}
             for balance in leg.gate.get_balances():
                 balances[balance.asset] = balances.get(balance.asset, Decimal(0)) + balance.total
-        except BrokerError as exc:
+        except TemporaryBrokerError as exc:
+            # The venue is briefly unreachable: the cycle goes on (its reads retry); a final
+            # error — a refused key — ends the cycle here, in one attempt.
             report.skipped = f"{leg.book}: balances not available ({exc})"
             return report
         now = self.clock()
@@ -249,7 +251,7 @@ class Reconciler:
     def _compare_open_orders(self, leg: ExecutionLeg, report: ReconcileReport) -> None:
         try:
             orders = leg.gate.fetch_open_orders()
-        except (BrokerError, NotImplementedError) as exc:
+        except (TemporaryBrokerError, NotImplementedError) as exc:
             report.skipped = f"{leg.book}: open orders not available ({exc})"
             return
         if not orders:
