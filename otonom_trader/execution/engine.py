@@ -441,13 +441,18 @@ class ExecutionEngine:
         )
 
     def _raise_alert(self, message: str, dedupe_key: str) -> None:
-        log.warning("%s", message)
-        if self._alert is None:
-            return
-        try:
-            self._alert(message, dedupe_key)
-        except Exception:  # noqa: BLE001 - alerts never break trading
-            log.warning("alert failed; trading continues", exc_info=True)
+        raise_alert(self._alert, message, dedupe_key)
+
+
+def raise_alert(alert: AlertFn | None, message: str, dedupe_key: str) -> None:
+    """Log ``message`` and hand it to ``alert``; an alert that fails never breaks trading."""
+    log.warning("%s", message)
+    if alert is None:
+        return
+    try:
+        alert(message, dedupe_key)
+    except Exception:  # noqa: BLE001 - alerts never break trading
+        log.warning("alert failed; trading continues", exc_info=True)
 
 
 def _line_from_record(record: OrderRecord) -> OrderLine:

@@ -33,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from otonom_trader.broker.errors import BrokerError, TemporaryBrokerError
-from otonom_trader.execution.engine import AlertFn, ExecutionLeg
+from otonom_trader.execution.engine import AlertFn, ExecutionLeg, raise_alert
 from otonom_trader.guardrails.kill_switch import KillSwitch
 from otonom_trader.market.rules import rules_for
 from otonom_trader.market.symbols import split
@@ -319,13 +319,7 @@ class Reconciler:
         )
 
     def _announce_text(self, message: str, dedupe_key: str) -> None:
-        log.warning("%s", message)
-        if self._alert is None:
-            return
-        try:
-            self._alert(message, dedupe_key)
-        except Exception:  # noqa: BLE001 - alerts never break trading
-            log.warning("reconciliation alert failed; trading continues", exc_info=True)
+        raise_alert(self._alert, message, dedupe_key)
 
 
 def _lot_step(symbol: str) -> Decimal:

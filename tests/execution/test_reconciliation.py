@@ -5,44 +5,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pytest
 from sqlalchemy import select
 
 from otonom_trader.broker.types import OrderRequest, OrderSide, OrderType
-from otonom_trader.daemon import ExecutionMode, TradingDaemon
+from otonom_trader.daemon import TradingDaemon
 from otonom_trader.local_exchange import LocalBinanceExchange
 from otonom_trader.persistence.models import BookAdjustment, DriftEvent
 from otonom_trader.portfolio.ledger import positions_of
 
+if TYPE_CHECKING:
+    from conftest import LiveFactory
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-def _live(tmp_path: Path, url: str, policy: str) -> TradingDaemon:
-    return TradingDaemon(
-        db_path=tmp_path / "trader.db",
-        strategy_path=FIXTURES / "always_buy_v1.0.yaml",
-        mode=ExecutionMode.LIVE,
-        overrides=[
-            "alerts.enabled=false",
-            "mode.paper_book_in_live=false",
-            "broker=binance_testnet",
-            f"broker.base_url={url}",
-            "data=exchange",
-            f"data.exchange_base_url={url}",
-            f"execution.reconcile_policy={policy}",
-        ],
-    )
-
-
-@pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("BINANCE_TESTNET_API_KEY", "test-key")
-    monkeypatch.setenv("BINANCE_TESTNET_API_SECRET", "test-secret")
-    yield
 
 
 def _manual_sell(daemon: TradingDaemon, quantity: str) -> None:
@@ -60,9 +38,9 @@ def _book_btc(daemon: TradingDaemon) -> Decimal:
 
 
 def test_adopt_sets_the_book_to_the_exchange_and_records_why(
-    tmp_path: Path, keys: None, local_binance: LocalBinanceExchange
+    make_live: LiveFactory, local_binance: LocalBinanceExchange
 ) -> None:
-    daemon = _live(tmp_path, local_binance.base_url, "adopt")
+    daemon = make_live("execution.reconcile_policy=adopt")
     daemon.run_once()  # buys BTC and ETH
     bought = _book_btc(daemon)
     assert bought == local_binance.balance("BTC") > 0
@@ -87,21 +65,13 @@ def test_adopt_sets_the_book_to_the_exchange_and_records_why(
     assert any("reconciliation drift" in n for n in summary.notes)
     assert not any("reconciliation drift" in n for n in again.notes)
     # After adopting, the daemon's own sell closed exactly what the exchange held.
-    assert local_binance.balance("BTC") == _book_btc_after(tmp_path, local_binance)
-
-
-def _book_btc_after(tmp_path: Path, exchange: LocalBinanceExchange) -> Decimal:
-    daemon = _live(tmp_path, exchange.base_url, "adopt")
-    try:
-        return _book_btc(daemon)
-    finally:
-        daemon.close()
+    assert local_binance.balance("BTC") == _book_btc(make_live())
 
 
 def test_halt_trips_the_kill_switch_and_no_new_order_is_sent(
-    tmp_path: Path, keys: None, local_binance: LocalBinanceExchange
+    make_live: LiveFactory, local_binance: LocalBinanceExchange
 ) -> None:
-    daemon = _live(tmp_path, local_binance.base_url, "halt")
+    daemon = make_live("execution.reconcile_policy=halt")
     daemon.run_once()
     _manual_sell(daemon, "0.01")
     sent = len(local_binance.orders)
@@ -115,9 +85,9 @@ def test_halt_trips_the_kill_switch_and_no_new_order_is_sent(
 
 
 def test_the_cause_names_the_unknown_trade_and_an_unknown_open_order_is_listed(
-    tmp_path: Path, keys: None, local_binance: LocalBinanceExchange
+    make_live: LiveFactory, local_binance: LocalBinanceExchange
 ) -> None:
-    daemon = _live(tmp_path, local_binance.base_url, "adopt")
+    daemon = make_live("execution.reconcile_policy=adopt")
     daemon.run_once()
     _manual_sell(daemon, "0.01")
     by_hand = local_binance.orders[-1]

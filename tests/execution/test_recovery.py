@@ -3,16 +3,16 @@ exchange (real ``ccxt.binance`` against the local exchange) before anything new 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import select
 
 from otonom_trader.broker.types import OrderRequest, OrderSide, OrderStatus
-from otonom_trader.daemon import ExecutionMode, TradingDaemon
+from otonom_trader.daemon import TradingDaemon
 from otonom_trader.execution.engine import ExecutionEngine
 from otonom_trader.execution.journal import journal_order
 from otonom_trader.local_exchange import LocalBinanceExchange
@@ -20,31 +20,16 @@ from otonom_trader.persistence.models import OrderRecord
 from otonom_trader.strategy.signals import OrderIntent
 from otonom_trader.testkit.clock import ManualClock
 
+if TYPE_CHECKING:
+    from conftest import LiveFactory
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 T0 = datetime(2026, 6, 1, 12, 0, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def daemon(
-    tmp_path: Path, local_binance: LocalBinanceExchange, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[TradingDaemon]:
-    monkeypatch.setenv("BINANCE_TESTNET_API_KEY", "test-key")
-    monkeypatch.setenv("BINANCE_TESTNET_API_SECRET", "test-secret")
-    daemon = TradingDaemon(
-        db_path=tmp_path / "trader.db",
-        strategy_path=FIXTURES / "always_buy_v1.0.yaml",
-        mode=ExecutionMode.LIVE,
-        overrides=[
-            "alerts.enabled=false",
-            "mode.paper_book_in_live=false",
-            "broker=binance_testnet",
-            f"broker.base_url={local_binance.base_url}",
-            "execution.ambiguity_window_seconds=15",
-        ],
-        clock=ManualClock(T0),
-    )
-    yield daemon
-    daemon.close()
+def daemon(make_live: LiveFactory) -> TradingDaemon:
+    return make_live("execution.ambiguity_window_seconds=15", clock=ManualClock(T0))
 
 
 def _engine(daemon: TradingDaemon, alerts: list[str]) -> ExecutionEngine:

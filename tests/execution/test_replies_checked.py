@@ -5,18 +5,20 @@ local exchange, whose ``bad_reply`` fault executes the order and then answers wr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import select
 
-from otonom_trader.daemon import ExecutionMode, TradingDaemon
+from otonom_trader.daemon import TradingDaemon
 from otonom_trader.local_exchange import LocalBinanceExchange
 from otonom_trader.persistence.models import FillRecord, OrderRecord
 from otonom_trader.portfolio.ledger import positions_of
+
+if TYPE_CHECKING:
+    from conftest import LiveFactory
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ABSURD_FILL = {"price": "0.00000001", "qty": "1000000", "commission": "0", "tradeId": 7}
@@ -50,26 +52,8 @@ REPLIES: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture
-def live(
-    tmp_path: Path, local_binance: LocalBinanceExchange, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[TradingDaemon]:
-    monkeypatch.setenv("BINANCE_TESTNET_API_KEY", "test-key")
-    monkeypatch.setenv("BINANCE_TESTNET_API_SECRET", "test-secret")
-    daemon = TradingDaemon(
-        db_path=tmp_path / "trader.db",
-        strategy_path=FIXTURES / "always_buy_v1.0.yaml",
-        mode=ExecutionMode.LIVE,
-        overrides=[
-            "alerts.enabled=false",
-            "mode.paper_book_in_live=false",
-            "broker=binance_testnet",
-            f"broker.base_url={local_binance.base_url}",
-            "data=exchange",
-            f"data.exchange_base_url={local_binance.base_url}",
-        ],
-    )
-    yield daemon
-    daemon.close()
+def live(make_live: LiveFactory) -> TradingDaemon:
+    return make_live()
 
 
 @pytest.mark.parametrize("case", sorted(REPLIES))
