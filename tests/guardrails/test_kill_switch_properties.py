@@ -60,9 +60,11 @@ class EquityModel:
     active: bool = False
 
     def day_start(self, now: datetime) -> Decimal | None:
+        # The last equity before 00:00 UTC — from a snapshot or, without snapshots (the guide's
+        # standalone GuardedBroker), the last equity the switch itself saw — else today's first.
         today: date = now.date()
         earlier = [e for t, e in self.seen if t.date() < today]
-        if self.with_snapshots and earlier:
+        if earlier:
             return earlier[-1]
         todays = [e for t, e in self.seen if t.date() == today]
         return todays[0] if todays else None
