@@ -16,23 +16,130 @@ client ids instead) and the flow itself has no retries that could re-run a compl
 from __future__ import annotations
 
 import sys
-import time
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
-from prefect.context import get_run_context
+# -- command line (before Prefect's import, see check_argv) --------------------------------------
 
-from otonom_trader.alerts.hooks import alert_on_flow_crashed, alert_on_flow_failure
-from otonom_trader.config.compose import config_hash, load_config
-from otonom_trader.daemon import steps
-from otonom_trader.daemon.context import CycleContext, build_context
-from otonom_trader.daemon.summary import BookLine, OrderLine, RunSummary
+USAGE = """usage: python flows/daemon.py [--cfg job] [--help] [KEY=VALUE | GROUP=OPTION ...]
+
+Runs one trading cycle as a Prefect flow with the configuration composed from conf/ and the
+overrides given (Hydra syntax). Examples:
+  python flows/daemon.py                                      PAPER, offline (the defaults)
+  python flows/daemon.py mode=shadow guardrails=conservative  SHADOW against the simulated exchange
+  python flows/daemon.py mode=shadow broker=binance_testnet broker.base_url=http://127.0.0.1:8765
+  python flows/daemon.py --cfg job                            print the composed config and exit
+
+Config groups and their options:
+"""
+
+
+def _groups_help() -> str:
+    from otonom_trader.config.compose import CONFIG_DIR
+
+    lines = []
+    for group in sorted(p for p in Path(CONFIG_DIR).iterdir() if p.is_dir()):
+        options = ", ".join(sorted(f.stem for f in group.glob("*.yaml")))
+        lines.append(f"  {group.name:<11} {options}")
+    return "\n".join(lines)
+
+
+def check_argv(argv: list[str]) -> tuple[int | None, list[str]]:
+    """Handle ``--help`` / ``--cfg job``, refuse unknown flags and validate every input.
+
+    Returns ``(status, overrides)``: a status to exit with now (0 after ``--help`` or
+    ``--cfg job``, 2 after one line on stderr), or ``None`` and the overrides to run with. Nothing
+    here imports Prefect, opens a connection or writes a file.
+    """
+    from otonom_trader.config.errors import ConfigError
+    from otonom_trader.config.validation import compose_validated, validate_cycle
+    from otonom_trader.persistence.database import DatabaseError
+
+    if "--help" in argv or "-h" in argv:
+        print(USAGE + _groups_help())
+        return 0, []
+    show_cfg = False
+    if "--cfg" in argv:
+        index = argv.index("--cfg")
+        if argv[index + 1 : index + 2] not in (["job"], ["all"]):
+            print("error: --cfg: expected 'job' (or 'all')", file=sys.stderr)
+            return 2, []
+        show_cfg = True
+        argv = argv[:index] + argv[index + 2 :]
+    overrides = [a for a in argv if a]
+    bad = [a for a in overrides if a.startswith("-")]
+    if bad:
+        print(
+            f"error: {bad[0]}: unknown flag; expected KEY=VALUE overrides (see --help)",
+            file=sys.stderr,
+        )
+        return 2, []
+    try:
+        if show_cfg:
+            from omegaconf import OmegaConf
+
+            raw, _ = compose_validated(overrides)
+            print(OmegaConf.to_yaml(raw, resolve=False), end="")
+            return 0, []
+        validate_cycle(overrides)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2, []
+    except DatabaseError as exc:
+        print(f"database error: {exc}", file=sys.stderr)
+        return 2, []
+    return None, overrides
+
+
+if __name__ == "__main__":
+    # Refuse a bad input before Prefect is even imported (about a second on these machines).
+    _EARLY_STATUS, _EARLY_OVERRIDES = check_argv(sys.argv[1:])
+    if _EARLY_STATUS is not None:
+        sys.exit(_EARLY_STATUS)
+
+
+# Imported only once the input is known good (see the early check above).
+import time  # noqa: E402
+from datetime import datetime  # noqa: E402
+from decimal import Decimal  # noqa: E402
+from typing import Any  # noqa: E402
+
+from prefect import flow, task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.context import get_run_context  # noqa: E402
+
+from otonom_trader.alerts.hooks import alert_on_flow_crashed, alert_on_flow_failure  # noqa: E402
+from otonom_trader.config.compose import config_hash  # noqa: E402
+from otonom_trader.config.errors import ConfigError  # noqa: E402
+from otonom_trader.config.validation import validate_cycle  # noqa: E402
+from otonom_trader.daemon import steps  # noqa: E402
+from otonom_trader.daemon.context import CycleContext, build_context  # noqa: E402
+from otonom_trader.daemon.summary import BookLine, OrderLine, RunSummary  # noqa: E402
+
+
+def _retry_unless_input_error(task: Any, task_run: Any, state: Any) -> bool:
+    """A configuration error is deterministic: retrying it only repeats the failure."""
+    return not isinstance(getattr(state, "data", None), ConfigError)
+
+
+def _input_error(state: Any) -> bool:
+    return isinstance(getattr(state, "data", None), ConfigError)
+
+
+def _alert_on_failure(flow: Any, flow_run: Any, state: Any) -> Any:
+    """``on_failure``: alert, except for a refused input (the caller got its one-line error;
+    a bad deployment parameter must not page anyone on every scheduled run)."""
+    if _input_error(state):
+        return None
+    return alert_on_flow_failure(flow, flow_run, state)
+
 
 # Reads are safe to repeat; backoff 2 s then 10 s covers a brief exchange or network hiccup.
-READ_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10], "cache_policy": NO_CACHE}
+READ_RETRIES = {
+    "retries": 2,
+    "retry_delay_seconds": [2, 10],
+    "cache_policy": NO_CACHE,
+    "retry_condition_fn": _retry_unless_input_error,
+}
 
 
 @task(name="fetch_signal", **READ_RETRIES)
@@ -75,12 +182,12 @@ def health_check_task(ctx: CycleContext, run_id: str, now: datetime) -> steps.He
     name="otonom-daemon",
     log_prints=True,
     retries=0,
-    on_failure=[alert_on_flow_failure],
+    on_failure=[_alert_on_failure],
     on_crashed=[alert_on_flow_crashed],
 )
 def daemon(overrides: list[str] = []) -> RunSummary:  # noqa: B006 - the deployment parameter
     """One trading cycle with the configuration ``conf/`` + ``overrides``."""
-    raw, app = load_config(list(overrides))
+    raw, app, _ = validate_cycle(list(overrides))
     ctx = build_context(app, config_hash(raw))
     run_context = get_run_context()
     flow_run_id = str(run_context.flow_run.id) if getattr(run_context, "flow_run", None) else None
@@ -116,65 +223,21 @@ def daemon(overrides: list[str] = []) -> RunSummary:  # noqa: B006 - the deploym
     return summary
 
 
-# -- command line -------------------------------------------------------------------------------
-
-USAGE = """usage: python flows/daemon.py [--cfg job] [--help] [KEY=VALUE | GROUP=OPTION ...]
-
-Runs one trading cycle as a Prefect flow with the configuration composed from conf/ and the
-overrides given (Hydra syntax). Examples:
-  python flows/daemon.py                                      PAPER, offline (the defaults)
-  python flows/daemon.py mode=shadow guardrails=conservative  SHADOW against the simulated exchange
-  python flows/daemon.py mode=shadow broker=binance_testnet broker.base_url=http://127.0.0.1:8765
-  python flows/daemon.py --cfg job                            print the composed config and exit
-
-Config groups and their options:
-"""
-
-
-def _groups_help() -> str:
-    from otonom_trader.config.compose import CONFIG_DIR
-
-    lines = []
-    for group in sorted(p for p in Path(CONFIG_DIR).iterdir() if p.is_dir()):
-        options = ", ".join(sorted(f.stem for f in group.glob("*.yaml")))
-        lines.append(f"  {group.name:<11} {options}")
-    return "\n".join(lines)
-
-
-def main(argv: list[str]) -> int:
-    """Parse ``--cfg job`` / ``--help``, validate the config, run the flow, print the summary."""
+def main(argv: list[str], *, checked: bool = False) -> int:
+    """Validate every input (unless ``checked``), run the flow, print the summary."""
     from otonom_trader.config.errors import ConfigError
+    from otonom_trader.persistence.database import DatabaseError
 
-    if "--help" in argv or "-h" in argv:
-        print(USAGE + _groups_help())
-        return 0
-    show_cfg = False
-    if "--cfg" in argv:
-        index = argv.index("--cfg")
-        if argv[index + 1 : index + 2] not in (["job"], ["all"]):
-            print("error: --cfg takes 'job' (or 'all')", file=sys.stderr)
-            return 2
-        show_cfg = True
-        argv = argv[:index] + argv[index + 2 :]
-    overrides = [a for a in argv if a]
-    bad = [a for a in overrides if a.startswith("-")]
-    if bad:
-        print(f"error: unknown flag {bad[0]} (see --help)", file=sys.stderr)
-        return 2
-    try:
-        raw, _ = load_config(overrides)  # validate before Prefect starts or anything is sent
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return 2
-    if show_cfg:
-        from omegaconf import OmegaConf
-
-        print(OmegaConf.to_yaml(raw, resolve=False), end="")
-        return 0
+    status, overrides = (None, list(argv)) if checked else check_argv(list(argv))
+    if status is not None:
+        return status
     try:
         summary = daemon(overrides)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    except DatabaseError as exc:
+        print(f"database error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - the flow logged the traceback; one line here
         print(f"cycle failed: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -184,4 +247,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(_EARLY_OVERRIDES, checked=True))

@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     actions = ks.add_subparsers(dest="ks_action", metavar="ACTION", required=True)
     status = actions.add_parser("status", help="state, holds and the latest events")
-    status.add_argument("--limit", type=int, default=10, help="events to show (default 10)")
+    status.add_argument(
+        "--limit", type=_event_limit, default=10, help="events to show, 1 to 1000 (default 10)"
+    )
     trip = actions.add_parser("trip", help="halt trading by hand (until a manual reset)")
     reset = actions.add_parser("reset", help="clear the halt by hand")
     for parser in (status, trip, reset):
@@ -65,6 +67,16 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     kill.set_defaults(func=drill_command)
 
 
+def _event_limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"expected 1 to 1000, got {value}")
+    return value
+
+
 def _config(args: argparse.Namespace) -> tuple[GuardrailConfig, ExecutionMode]:
     from otonom_trader.config.compose import load_config
 
@@ -84,7 +96,10 @@ def _switch(args: argparse.Namespace) -> KillSwitch:
 
 def _actor(args: argparse.Namespace) -> str:
     if args.actor:
-        return str(args.actor)
+        actor = " ".join(str(args.actor).split())
+        if not 1 <= len(actor) <= 64:
+            raise ConfigError(f"must be 1 to 64 characters, got {len(actor)}", key="--actor")
+        return actor
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry in some containers
@@ -95,6 +110,8 @@ def _reason(args: argparse.Namespace) -> str:
     reason = " ".join(str(args.reason).split())
     if not reason:
         raise ConfigError("must not be empty", key="--reason")
+    if len(reason) > 500:
+        raise ConfigError(f"must be at most 500 characters, got {len(reason)}", key="--reason")
     return reason
 
 
@@ -138,8 +155,9 @@ def status_command(args: argparse.Namespace) -> int:
 
 def trip_command(args: argparse.Namespace) -> int:
     """Halt the book by hand."""
+    reason, actor = _reason(args), _actor(args)  # checked before the database is opened
     switch = _switch(args)
-    transition = switch.trip(_reason(args), datetime.now(UTC), _actor(args))
+    transition = switch.trip(reason, datetime.now(UTC), actor)
     note = "" if transition else " (it was already halted; the trip is recorded)"
     Console().print(f"[bold red]kill-switch tripped[/] on book '{switch.book}'{note}")
     return 0
@@ -147,8 +165,9 @@ def trip_command(args: argparse.Namespace) -> int:
 
 def reset_command(args: argparse.Namespace) -> int:
     """Clear the book's halt by hand."""
+    reason, actor = _reason(args), _actor(args)  # checked before the database is opened
     switch = _switch(args)
-    transition = switch.reset(_reason(args), datetime.now(UTC), _actor(args))
+    transition = switch.reset(reason, datetime.now(UTC), actor)
     note = "" if transition else " (it was not halted; the reset is recorded)"
     Console().print(f"[green]kill-switch reset[/] on book '{switch.book}'{note}")
     return 0

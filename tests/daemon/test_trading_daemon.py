@@ -154,6 +154,7 @@ def test_live_uses_only_the_broker_and_logs_the_paper_book(
     summary = daemon.run_once()
 
     assert {o.book for o in summary.orders} == {"paper", "broker"}
+    (tmp_path / "b").mkdir()  # a user's database path is never created beyond the file
     without_paper = _daemon(
         tmp_path / "b", always_trade, ExecutionMode.LIVE, clock, ["mode.paper_book_in_live=false"]
     )
@@ -169,10 +170,8 @@ def test_production_exchange_is_refused_without_confirmation(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("OTONOM_CONFIRM_PRODUCTION", raising=False)
-    daemon = _daemon(tmp_path, always_trade, mode, clock, ["broker=binance"])
-
     with pytest.raises(ConfigError, match="real money.*confirm_production"):
-        daemon.run_once()
+        _daemon(tmp_path, always_trade, mode, clock, ["broker=binance"])  # refused up front
     assert not (tmp_path / "trader.db").exists()  # refused before anything was opened or sent
 
 

@@ -30,7 +30,7 @@ def test_retries_are_on_reads_only_and_never_on_execute_or_the_flow(
     assert m.snapshot_task.retries == 2
     assert m.execute_task.retries == 0
     assert not m.daemon.retries
-    assert [h.__name__ for h in m.daemon.on_failure_hooks] == ["alert_on_flow_failure"]
+    assert [h.__name__ for h in m.daemon.on_failure_hooks] == ["_alert_on_failure"]
     assert [h.__name__ for h in m.daemon.on_crashed_hooks] == ["alert_on_flow_crashed"]
 
 
