@@ -116,13 +116,16 @@ from otonom_trader.daemon.context import CycleContext, build_context  # noqa: E4
 from otonom_trader.daemon.summary import BookLine, OrderLine, RunSummary  # noqa: E402
 
 
+def _input_error(state: Any) -> bool:
+    """True when a failed state holds a ``ConfigError`` (bare, or in the ``ResultRecord`` the
+    engine wraps it in when a result store is configured)."""
+    data = getattr(state, "data", None)
+    return isinstance(getattr(data, "result", data), ConfigError)
+
+
 def _retry_unless_input_error(task: Any, task_run: Any, state: Any) -> bool:
     """A configuration error is deterministic: retrying it only repeats the failure."""
-    return not isinstance(getattr(state, "data", None), ConfigError)
-
-
-def _input_error(state: Any) -> bool:
-    return isinstance(getattr(state, "data", None), ConfigError)
+    return not _input_error(state)
 
 
 def _alert_on_failure(flow: Any, flow_run: Any, state: Any) -> Any:

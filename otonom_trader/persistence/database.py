@@ -83,8 +83,12 @@ def preflight(url_or_path: str | Path | None) -> None:
     url = resolve_url(url_or_path)
     try:
         parsed = make_url(url)
-    except Exception:  # noqa: BLE001 - SQLAlchemy's ArgumentError
-        raise DatabaseError("not a database URL (expected dialect+driver://…)") from None
+        parsed.get_dialect()  # loads the dialect and its driver module; connects to nothing
+    except Exception as exc:  # noqa: BLE001 - ArgumentError, NoSuchModuleError, a bad port
+        raise DatabaseError(
+            f"{describe_url(url)}: not a usable database URL ({one_line(exc)}); expected a "
+            "SQLite path or dialect+driver://host/database (postgresql+psycopg://…)"
+        ) from None
     if parsed.get_backend_name() != "sqlite":
         return
     database = parsed.database or ""

@@ -1171,13 +1171,27 @@ DATABASE_CASES = [
         subprocess=True,
     ),
     Case(
-        "database-url-malformed",
+        "database-url-bad-port",
         "database",
         "flow",
-        ("db.url=postgresql+psycopg://:x:@/",),
-        ("db.url",),
+        ("db.url=postgresql+psycopg://h:notaport/db",),
+        ("not a usable database URL", "notaport", "expected a SQLite path or dialect+driver://"),
     ),
-    Case("database-driver-unknown", "database", "flow", ("db.url=nosuchdb://h/db",), ("nosuchdb",)),
+    Case(
+        "database-driver-unknown",
+        "database",
+        "flow",
+        ("db.url=nosuchdb://h/db",),
+        ("nosuchdb://h/db", "not a usable database URL", "Can't load plugin"),
+        subprocess=True,
+    ),
+    Case(
+        "database-driver-unknown-cli",
+        "database",
+        "cli",
+        ("--db", "postgresql+nodriver://h/db", "kill-switch", "status"),
+        ("postgresql+nodriver", "not a usable database URL"),
+    ),
 ]
 
 # -- the library (TradingDaemon is not a command, so its cases are in tests/daemon) -------------

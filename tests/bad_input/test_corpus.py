@@ -10,13 +10,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
 from otonom_trader.cli import main as cli_main
+from otonom_trader.daemon import TradingDaemon
 
 from .conftest import Workspace, assert_one_line_refusal, home_rows
 from .corpus import ALL_CASES, Case
+
+
+def _must_not_run(what: str) -> Callable[..., Any]:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        pytest.fail(f"{what} was reached: the input was not refused up front")
+
+    return refuse
 
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=lambda case: case.id)
@@ -25,8 +34,11 @@ def test_bad_input_is_refused_with_one_line_and_exit_2_and_nothing_written(
     make_workspace: Callable[[Case], Workspace],
     daemon_flow: ModuleType,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Arrange
+    # Arrange: reaching the flow or a cycle at all is a failure (validation let it through)
+    monkeypatch.setattr(daemon_flow, "daemon", _must_not_run("the Prefect flow"))
+    monkeypatch.setattr(TradingDaemon, "run_once", _must_not_run("TradingDaemon.run_once"))
     ws = make_workspace(case)
     before = ws.snapshot()
     rows_before = home_rows(ws.home)
