@@ -114,6 +114,7 @@ from otonom_trader.config.validation import validate_cycle  # noqa: E402
 from otonom_trader.daemon import steps  # noqa: E402
 from otonom_trader.daemon.context import CycleContext, build_context  # noqa: E402
 from otonom_trader.daemon.summary import BookLine, OrderLine, RunSummary  # noqa: E402
+from otonom_trader.internal_errors import keep_tracebacks_off_the_console, log_path  # noqa: E402
 
 
 def _input_error(state: Any) -> bool:
@@ -234,6 +235,9 @@ def main(argv: list[str], *, checked: bool = False) -> int:
     status, overrides = (None, list(argv)) if checked else check_argv(list(argv))
     if status is not None:
         return status
+    # Past validation, an error is a bug or an outage: tracebacks go to the log file, not the
+    # terminal (the run's own log in Prefect keeps them too).
+    keep_tracebacks_off_the_console()
     try:
         summary = daemon(overrides)
     except ConfigError as exc:
@@ -243,7 +247,11 @@ def main(argv: list[str], *, checked: bool = False) -> int:
         print(f"database error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - the flow logged the traceback; one line here
-        print(f"cycle failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(
+            f"cycle failed: {type(exc).__name__}: {' '.join(str(exc).split())} "
+            f"(traceback in {log_path()})",
+            file=sys.stderr,
+        )
         return 1
     summary.render()
     return 0

@@ -162,7 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - a bug: the traceback goes to the log file
-        where = _log_internal_error()
+        import traceback
+
+        from otonom_trader.internal_errors import record_traceback
+
+        where = record_traceback(traceback.format_exc())
         print(
             f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
             f"(traceback in {where})",
@@ -175,7 +179,7 @@ def _preflight(args: argparse.Namespace) -> None:
     """What every command is given is checked before any command opens or sends anything:
     the overrides (secrets refused, every value in range), the ``--db`` database, an alerts
     file given with ``--config``. A cycle's own inputs are checked by ``TradingDaemon``."""
-    from otonom_trader.config.validation import compose_validated
+    from otonom_trader.config.validation import check_values, compose_validated
 
     compose_validated(list(args.overrides))
     alerts_file = getattr(args, "config", None)
@@ -185,29 +189,13 @@ def _preflight(args: argparse.Namespace) -> None:
         from otonom_trader.config.files import read_yaml_file
 
         read_yaml_file(alerts_file, "alerts file")  # size and nesting bounds first
-        build_channels(load_alerts_file(alerts_file), source=f"{alerts_file}: ")
+        alerts = load_alerts_file(alerts_file)
+        check_values(alerts, "alerts.", label=f"{alerts_file}: ")
+        build_channels(alerts, source=f"{alerts_file}: ")
     if args.db is not None:
         from otonom_trader.persistence.database import preflight
 
         preflight(args.db)
-
-
-def _log_internal_error() -> str:
-    """Append the current exception's traceback to ``$OTONOM_HOME/logs/otonom-trader.log``."""
-    import traceback
-    from datetime import UTC, datetime
-
-    from otonom_trader.home import otonom_home
-
-    log_file = otonom_home() / "logs" / "otonom-trader.log"
-    try:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        with log_file.open("a", encoding="utf-8") as handle:
-            handle.write(f"--- {datetime.now(UTC).isoformat()} {' '.join(sys.argv)}\n")
-            handle.write(traceback.format_exc())
-    except OSError:
-        return "nowhere: the log file could not be written"
-    return str(log_file)
 
 
 if __name__ == "__main__":

@@ -179,7 +179,10 @@ def check_inputs(app: AppConfig) -> CycleInputs:
     mode = app.mode.execution_mode
     strategy = _check_strategy(app)
     _check_data(app)
-    _check_broker(app, mode, trades=mode is not ExecutionMode.PAPER)
+    trades = mode is not ExecutionMode.PAPER
+    _check_broker(app, mode, trades=trades)
+    if trades and app.broker.kind == "sim":
+        _check_sim_account(app)
     _check_alerts(app)
     from otonom_trader.persistence.database import preflight
 
@@ -278,6 +281,30 @@ def _check_broker(app: AppConfig, mode: Any, *, trades: bool) -> None:
             f"{prefix}_API_KEY and {prefix}_API_SECRET in the environment",
             key="broker.api_key",
         )
+
+
+def sim_account_path(db_url: str | None) -> Path:
+    """Where the simulated exchange keeps its account: beside a SQLite database file, else in
+    ``$OTONOM_HOME`` (the same place ``build_context`` gives it)."""
+    from sqlalchemy.engine import make_url
+
+    from otonom_trader.home import otonom_home
+    from otonom_trader.persistence.database import resolve_url
+
+    url = make_url(resolve_url(db_url))
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(str(url.database)).with_suffix(".sim-exchange.json")
+    return otonom_home() / "sim-exchange.json"
+
+
+def _check_sim_account(app: AppConfig) -> None:
+    """A damaged simulated-exchange account file is refused now, not inside the flow. Opening
+    the account only reads the file."""
+    from otonom_trader.broker.sim import SimulatedExchange
+
+    path = sim_account_path(app.db.url)
+    if path.exists():
+        SimulatedExchange(app.broker.sim, app.broker.quote_asset, state_path=path)
 
 
 def _check_exchange_id(kind: str, key: str) -> None:

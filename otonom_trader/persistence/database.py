@@ -99,6 +99,14 @@ def preflight(url_or_path: str | Path | None) -> None:
             f"SQLite URI file names are not supported ({database}); give a file path"
         )
     path = Path(database)
+    if (
+        url_or_path is None
+    ):  # the default path: $OTONOM_HOME may be created, so it must be creatable
+        existing = next(p for p in (path, *path.parents) if p.exists())
+        if existing != path and not existing.is_dir():
+            raise DatabaseError(
+                f"OTONOM_HOME ({path.parent}): {existing} is a file, not a directory"
+            )
     if not path.exists():
         if url_or_path is not None and not path.parent.is_dir():
             raise DatabaseError(

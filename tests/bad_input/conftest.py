@@ -104,7 +104,7 @@ def make_workspace(
         ):
             monkeypatch.delenv(name, raising=False)
         for name, value in case.env.items():
-            monkeypatch.setenv(name, value)
+            monkeypatch.setenv(name, ws.expand(value))
         monkeypatch.chdir(ws.work)
         return ws
 

@@ -908,6 +908,13 @@ ALERT_CASES = [
     ),
     _alerts_case("deep-nesting", "urls: " + "[" * 200_000 + "\n", "nested more than 32 levels"),
     _alerts_case("too-large", "# " + "x" * 1_100_000 + "\n", "at most 1000000"),
+    _alerts_case("attempts-huge", "max_attempts: 100000\n", "max_attempts", "[1, 1000]"),
+    _alerts_case(
+        "cooldown-inf",
+        "dedupe_cooldown_minutes: .inf\n",
+        "dedupe_cooldown_minutes",
+        "finite number",
+    ),
     _alerts_case("binary", bytes(range(256)), "not a text (UTF-8)"),
 ]
 
@@ -1169,6 +1176,32 @@ DATABASE_CASES = [
         ("file:", "not supported", "give a file path"),
         files={"x.db": migrated},
         subprocess=True,
+    ),
+    Case(
+        "database-sim-account-garbage",
+        "database",
+        "flow",
+        ("mode=shadow", "db.url={ws}/x.db"),
+        ("x.sim-exchange.json", "unreadable simulated exchange account", "move the file away"),
+        files={"x.db": migrated, "x.sim-exchange.json": "garbage{"},
+        subprocess=True,
+    ),
+    Case(
+        "database-sim-account-wrong-shape",
+        "database",
+        "cli",
+        ("--db", "{ws}/x.db", "daemon-once", "--mode", "shadow"),
+        ("x.sim-exchange.json", "unreadable simulated exchange account"),
+        files={"x.db": migrated, "x.sim-exchange.json": '{"balances": {"USDT": "lots"}}'},
+    ),
+    Case(
+        "database-home-is-a-file",
+        "database",
+        "cli",
+        ("kill-switch", "status"),
+        ("OTONOM_HOME", "homefile", "is a file, not a directory"),
+        files={"homefile": "not a directory"},
+        env={"OTONOM_HOME": "{ws}/homefile/nested"},
     ),
     Case(
         "database-url-bad-port",
