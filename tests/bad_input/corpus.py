@@ -459,6 +459,12 @@ OVERRIDE_CASES = [
         subprocess=True,
     ),
     _override_case(
+        "live-binance-as-in-the-issue",
+        ("mode=live", "broker=binance"),
+        "mode.confirm_production",
+        "real money",
+    ),
+    _override_case(
         "shadow-testnet-without-keys",
         ("mode=shadow", "broker=binance_testnet"),
         "broker.api_key",
