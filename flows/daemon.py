@@ -191,7 +191,7 @@ def health_check_task(ctx: CycleContext, run_id: str, now: datetime) -> steps.He
 )
 def daemon(overrides: list[str] = []) -> RunSummary:  # noqa: B006 - the deployment parameter
     """One trading cycle with the configuration ``conf/`` + ``overrides``."""
-    raw, app, _ = validate_cycle(list(overrides))
+    raw, app = validate_cycle(list(overrides))
     ctx = build_context(app, config_hash(raw))
     run_context = get_run_context()
     flow_run_id = str(run_context.flow_run.id) if getattr(run_context, "flow_run", None) else None

@@ -20,7 +20,6 @@ import dataclasses
 import math
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -164,20 +163,13 @@ def _check_scalar(value: Any, key: str, name: str) -> None:
         raise ConfigError(f"must be within [{low:g}, {high:g}], got {value:g}", key=name)
 
 
-@dataclass(frozen=True)
-class CycleInputs:
-    """What the validation pass read and checked: the strategy it parsed."""
-
-    strategy: Strategy
-
-
-def check_inputs(app: AppConfig) -> CycleInputs:
+def check_inputs(app: AppConfig) -> None:
     """Check everything a cycle reads before it runs: files, symbols, broker, URLs, alerts,
     database. Reads files; writes nothing; sends nothing."""
     from otonom_trader.mode import ExecutionMode
 
     mode = app.mode.execution_mode
-    strategy = _check_strategy(app)
+    _check_strategy(app)
     _check_data(app)
     trades = mode is not ExecutionMode.PAPER
     _check_broker(app, mode, trades=trades)
@@ -187,15 +179,15 @@ def check_inputs(app: AppConfig) -> CycleInputs:
     from otonom_trader.persistence.database import preflight
 
     preflight(app.db.url)
-    return CycleInputs(strategy)
 
 
 def validate_cycle(
     overrides: list[str] | None = None, config_dir: Path | None = None
-) -> tuple[DictConfig, AppConfig, CycleInputs]:
+) -> tuple[DictConfig, AppConfig]:
     """The whole pass for the flow and its command line: compose, check values, check inputs."""
     raw, app = compose_validated(overrides, config_dir)
-    return raw, app, check_inputs(app)
+    check_inputs(app)
+    return raw, app
 
 
 def resolve_project_path(path: str) -> Path:
