@@ -98,7 +98,6 @@ if __name__ == "__main__":
 
 
 # Imported only once the input is known good (see the early check above).
-import time  # noqa: E402
 from datetime import datetime  # noqa: E402
 from decimal import Decimal  # noqa: E402
 from typing import Any  # noqa: E402
@@ -107,12 +106,20 @@ from prefect import flow, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.context import get_run_context  # noqa: E402
 
+from otonom_trader.accounts.concurrency import account_concurrency  # noqa: E402
 from otonom_trader.alerts.hooks import alert_on_flow_crashed, alert_on_flow_failure  # noqa: E402
 from otonom_trader.config.compose import config_hash  # noqa: E402
 from otonom_trader.config.errors import ConfigError  # noqa: E402
 from otonom_trader.config.validation import validate_cycle  # noqa: E402
 from otonom_trader.daemon import steps  # noqa: E402
 from otonom_trader.daemon.context import CycleContext, build_context  # noqa: E402
+from otonom_trader.daemon.cycle import (  # noqa: E402
+    EXIT_ACCOUNT_BUSY,
+    SKIPPED,
+    CycleSteps,
+    record_skipped,
+    run_cycle,
+)
 from otonom_trader.daemon.summary import BookLine, OrderLine, RunSummary  # noqa: E402
 from otonom_trader.internal_errors import keep_tracebacks_off_the_console, log_path  # noqa: E402
 
@@ -196,35 +203,30 @@ def daemon(overrides: list[str] = []) -> RunSummary:  # noqa: B006 - the deploym
     run_context = get_run_context()
     flow_run_id = str(run_context.flow_run.id) if getattr(run_context, "flow_run", None) else None
     run_id = flow_run_id or ctx.new_run_id()
-    summary = steps.begin_run(ctx, run_id, flow_run_id)
-    started = time.perf_counter()
     try:
-        now = ctx.clock()
-        batch = fetch_signal_task(ctx, now)
-        summary.signals = steps.describe_signals(batch)
-        summary.data_issues = list(batch.issues)
-        guard = guard_check_task(ctx, batch, now)
-        summary.guard_active, summary.guard_reason = guard.active, guard.reason
-        summary.orders = execute_task(ctx, batch, run_id, summary)
-        summary.books = snapshot_task(ctx, batch.marks, run_id, ctx.clock())
-        health = health_check_task(ctx, run_id, ctx.clock())
-        summary.heartbeat_gap_s, summary.broker_ping = (
-            health.gap_since_previous_s,
-            health.broker_ping,
-        )
-        if ctx.mode.value == "shadow":
-            from otonom_trader.shadow.report import publish_run_artifact
-
-            publish_run_artifact(ctx.db, run_id)
-    except BaseException as exc:
-        summary.duration_s = time.perf_counter() - started
-        steps.finish_run(ctx, summary, "failed", f"{type(exc).__name__}: {exc}")
+        with account_concurrency(ctx.account.account_id, app.execution.lease_wait_seconds) as slot:
+            if not slot.acquired:
+                return record_skipped(ctx, run_id, flow_run_id, slot.reason)
+            return run_cycle(ctx, run_id, flow_run_id=flow_run_id, cycle_steps=FLOW_STEPS)
+    finally:
         ctx.close()
-        raise
-    summary.duration_s = time.perf_counter() - started
-    steps.finish_run(ctx, summary, "succeeded")
-    ctx.close()
-    return summary
+
+
+def _publish_shadow_artifact(ctx: CycleContext, run_id: str) -> None:
+    if ctx.mode.value == "shadow":
+        from otonom_trader.shadow.report import publish_run_artifact
+
+        publish_run_artifact(ctx.db, run_id)
+
+
+FLOW_STEPS = CycleSteps(
+    fetch_signal=fetch_signal_task,
+    guard_check=guard_check_task,
+    execute=execute_task,
+    snapshot=snapshot_task,
+    health_check=health_check_task,
+    after=_publish_shadow_artifact,
+)
 
 
 def main(argv: list[str], *, checked: bool = False) -> int:
@@ -253,6 +255,9 @@ def main(argv: list[str], *, checked: bool = False) -> int:
             file=sys.stderr,
         )
         return 1
+    if summary.status == SKIPPED:
+        print(f"skipped: {summary.notes[-1]}", file=sys.stderr)
+        return EXIT_ACCOUNT_BUSY
     summary.render()
     return 0
 

@@ -26,6 +26,7 @@ from otonom_trader.persistence.database import DatabaseError
 
 def _daemon_once(args: argparse.Namespace) -> int:
     from otonom_trader.daemon import ExecutionMode, TradingDaemon
+    from otonom_trader.daemon.cycle import EXIT_ACCOUNT_BUSY, SKIPPED
 
     overrides = list(args.overrides)
     if args.guardrails:
@@ -42,6 +43,9 @@ def _daemon_once(args: argparse.Namespace) -> int:
         summary = daemon.run_once()
     finally:
         daemon.close()
+    if summary.status == SKIPPED:
+        print(f"skipped: {summary.notes[-1]}", file=sys.stderr)
+        return EXIT_ACCOUNT_BUSY
     summary.render()
     return 0 if summary.status == "succeeded" else 1
 

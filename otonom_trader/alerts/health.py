@@ -11,8 +11,23 @@ from sqlalchemy.orm import Session
 
 from otonom_trader.persistence.models import DaemonRun, PortfolioSnapshot
 
-#: The books whose drawdown is watched: the paper trader's and the executing broker's.
+#: Books always watched: the paper trader's and the pre-accounts broker book; every account's
+#: book and shadow paper book are watched too (see ``watched_books``).
 WATCHED_BOOKS = ("paper", "broker")
+
+
+def watched_books(session: Session) -> tuple[str, ...]:
+    """``WATCHED_BOOKS`` plus the book and the shadow paper book of every account."""
+    from otonom_trader.persistence.account_models import AccountRecord
+
+    books = list(WATCHED_BOOKS)
+    for account_id, book in session.execute(
+        select(AccountRecord.account_id, AccountRecord.book).order_by(AccountRecord.created_at)
+    ):
+        for candidate in (book, f"paper:{account_id}"):
+            if candidate not in books:
+                books.append(candidate)
+    return tuple(books)
 
 
 @dataclass(frozen=True)
@@ -52,12 +67,11 @@ def run_activity(session: Session) -> RunActivity:
     )
 
 
-def latest_drawdowns(
-    session: Session, books: tuple[str, ...] = WATCHED_BOOKS
-) -> list[BookDrawdown]:
-    """The drawdown of each book that has a snapshot, from its newest snapshot."""
+def latest_drawdowns(session: Session, books: tuple[str, ...] | None = None) -> list[BookDrawdown]:
+    """The drawdown of each book that has a snapshot, from its newest snapshot (default: every
+    watched book)."""
     result: list[BookDrawdown] = []
-    for book in books:
+    for book in books if books is not None else watched_books(session):
         snap = session.scalars(
             select(PortfolioSnapshot)
             .where(PortfolioSnapshot.book == book)

@@ -21,6 +21,10 @@ class Broker(ABC):
 
     name: str = "broker"
     is_production: bool = False
+    #: True when an order this venue does not report was certainly never placed (the paper book
+    #: and the in-process simulated exchange). A remote exchange may still be processing a
+    #: request it has not yet reported, so a miss right after sending proves nothing there.
+    reports_orders_instantly: bool = False
 
     @abstractmethod
     def place_order(self, req: OrderRequest) -> OrderFill:
@@ -41,6 +45,13 @@ class Broker(ABC):
     @abstractmethod
     def ping(self) -> bool:
         """Cheap connectivity (and, where keys exist, authentication) check: True when usable."""
+
+    def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> OrderFill | None:
+        """The order with this client order id as the venue knows it (its fill so far), or
+        ``None`` when the venue does not know it. Recovery after a crash depends on it; a
+        venue that cannot look orders up raises ``NotImplementedError`` and its unresolved
+        orders stay blocked."""
+        raise NotImplementedError(f"{self.name} cannot look orders up by client order id")
 
     def close(self) -> None:  # noqa: B027 - optional hook, most brokers hold nothing to close
         """Release connections. Safe to call more than once."""

@@ -32,8 +32,14 @@ class SimExchangeConfig:
 
     def __post_init__(self) -> None:
         require(self.initial_cash > 0, "initial_cash", f"must be positive, got {self.initial_cash}")
-        for name in ("latency_ms_mean", "latency_ms_jitter", "slippage_bps_base",
-                     "slippage_bps_per_10k_quote", "taker_fee_bps", "maker_fee_bps"):
+        for name in (
+            "latency_ms_mean",
+            "latency_ms_jitter",
+            "slippage_bps_base",
+            "slippage_bps_per_10k_quote",
+            "taker_fee_bps",
+            "maker_fee_bps",
+        ):
             value = getattr(self, name)
             require(value >= 0, name, f"must not be negative, got {value}")
         for name in ("partial_fill_probability", "reject_probability"):
@@ -57,6 +63,8 @@ class BrokerConfig:
     """
 
     kind: str = "sim"
+    # Names the account among several on one venue (part of the account id, never a secret).
+    label: str = "main"
     testnet: bool = True
     api_key: Optional[str] = field(default=None, repr=False)  # noqa: UP045
     api_secret: Optional[str] = field(default=None, repr=False)  # noqa: UP045
@@ -69,6 +77,11 @@ class BrokerConfig:
 
     def __post_init__(self) -> None:
         require(bool(self.kind), "kind", "must name a broker (sim, binance, bybit, ...)")
+        require(
+            bool(self.label) and len(self.label) <= 64,
+            "label",
+            f"must be 1-64 characters, got {self.label!r}",
+        )
         require(self.timeout_ms > 0, "timeout_ms", f"must be positive, got {self.timeout_ms}")
 
     @property

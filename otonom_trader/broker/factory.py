@@ -15,6 +15,8 @@ here, where the secret is used, and nowhere else.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +62,18 @@ def _fill_keys_from_environment(cfg: BrokerConfig) -> None:
         cfg.api_secret = os.environ.get(f"{prefix}_API_SECRET") or None
 
 
-def build_broker(config: str | Path | BrokerConfig | Any) -> Broker:
+def build_broker(
+    config: str | Path | BrokerConfig | Any,
+    *,
+    state_path: str | Path | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Broker:
     """Build the Broker a config names: ``kind: sim`` → the simulated exchange; anything else
-    is a ccxt exchange id → ``CcxtBroker``. Accepts a file path or a ``BrokerConfig``."""
+    is a ccxt exchange id → ``CcxtBroker``. Accepts a file path or a ``BrokerConfig``.
+
+    The one builder of venues: the guide's API, the daemon and the fire drill all come here.
+    ``state_path`` is where the simulated exchange keeps its account (``None``: in memory only)
+    and ``clock`` its time."""
     cfg = config if isinstance(config, BrokerConfig) else None
     if cfg is None and isinstance(config, str | Path):
         cfg = load_broker_config(config)
@@ -71,7 +82,9 @@ def build_broker(config: str | Path | BrokerConfig | Any) -> Broker:
     if cfg.kind == "sim":
         from otonom_trader.broker.sim import SimulatedExchange
 
-        return SimulatedExchange(cfg.sim, quote_asset=cfg.quote_asset)
+        return SimulatedExchange(
+            cfg.sim, quote_asset=cfg.quote_asset, state_path=state_path, clock=clock
+        )
     from otonom_trader.broker.ccxt_broker import CcxtBroker
 
     return CcxtBroker(cfg)

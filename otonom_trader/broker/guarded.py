@@ -21,7 +21,7 @@ equity function as the broker, so one decision applies to both books.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -103,6 +103,7 @@ class GuardedBroker(Broker):
         self._clock = clock or (lambda: datetime.now(UTC))
         self.name = raw_broker.name
         self.is_production = raw_broker.is_production
+        self.reports_orders_instantly = raw_broker.reports_orders_instantly
 
     # ------------------------------------------------------------------ the gate
 
@@ -163,14 +164,21 @@ class GuardedBroker(Broker):
     def ping(self) -> bool:
         return self.raw_broker.ping()
 
+    def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> OrderFill | None:
+        """Look an order up on the venue (a read: passes while halted)."""
+        return self.raw_broker.fetch_order_by_client_id(symbol, client_order_id)
+
+    def set_marks(self, marks: Mapping[str, Decimal]) -> None:
+        """Hand the latest closes to a venue that prices its own fills from them (the paper
+        book, the simulated exchange); a real exchange has its own prices and ignores them."""
+        setter = getattr(self.raw_broker, "set_price", None)
+        if setter is None:
+            return
+        for symbol, price in marks.items():
+            setter(symbol, price)
+
     def close(self) -> None:
         self.raw_broker.close()
-
-    def __getattr__(self, name: str) -> object:
-        # Venue-specific extras (set_price, fetch_order, …) stay reachable through the wrapper.
-        if name == "raw_broker":
-            raise AttributeError(name)
-        return getattr(self.raw_broker, name)
 
 
 def _os_user() -> str:

@@ -79,6 +79,7 @@ class SimulatedExchange(Broker):
     """An in-process exchange with a seeded fill model. See the module docstring."""
 
     is_production = False
+    reports_orders_instantly = True  # in-process: an order it does not know was never placed
 
     def __init__(
         self,
@@ -201,6 +202,11 @@ class SimulatedExchange(Broker):
         )
         self._save()
         return self._fill_from_result(result)
+
+    def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> OrderFill | None:
+        """The order this exchange knows under ``client_order_id``, or ``None``."""
+        result = self._account.results.get(client_order_id)
+        return self._fill_from_result(result) if result is not None else None
 
     def cancel_order(self, symbol: str, order_id: str) -> None:
         match = self._account.resting.pop(order_id, None)

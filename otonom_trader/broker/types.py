@@ -68,6 +68,9 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
     REJECTED = "rejected"
     UNKNOWN = "unknown"  # ambiguous failure and the lookup found nothing yet
+    # Journaled, then verified absent on the venue (the process ended before sending, or the
+    # request never arrived): final for its run, and the same intent may be sent again.
+    NOT_SENT = "not_sent"
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,9 @@ class Position:
     @property
     def market_value(self) -> Decimal:
         """Quantity × mark price (entry price when no mark is known)."""
-        return self.quantity * (self.mark_price if self.mark_price is not None else self.avg_entry_price)
+        return self.quantity * (
+            self.mark_price if self.mark_price is not None else self.avg_entry_price
+        )
 
     @property
     def unrealized_pnl(self) -> Decimal:

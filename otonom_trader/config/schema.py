@@ -15,6 +15,7 @@ from hydra.core.config_store import ConfigStore
 from otonom_trader.alerts.config import AlertsConfig
 from otonom_trader.broker.config import BrokerConfig
 from otonom_trader.config.errors import parse_choice, require
+from otonom_trader.execution.config import ExecutionConfig
 from otonom_trader.guardrails.config import GuardrailConfig
 from otonom_trader.market.config import DataConfig
 from otonom_trader.mode import ExecutionMode
@@ -77,6 +78,7 @@ class AppConfig:
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     db: DbConfig = field(default_factory=DbConfig)
     paper: PaperConfig = field(default_factory=PaperConfig)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
 
 def register_schema() -> None:

@@ -16,13 +16,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from otonom_trader.accounts.identity import PAPER_ACCOUNT_ID, Account
 from otonom_trader.broker.base import Broker
 from otonom_trader.broker.factory import build_broker
 from otonom_trader.broker.guarded import GuardedBroker
-from otonom_trader.broker.sim import SimulatedExchange
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.config.schema import AppConfig
 from otonom_trader.config.validation import resolve_project_path
+from otonom_trader.execution.engine import BROKER_ROLE, PAPER_ROLE, ExecutionEngine, ExecutionLeg
 from otonom_trader.guardrails.kill_switch import KillSwitch, KillSwitchTransition
 from otonom_trader.home import otonom_home
 from otonom_trader.market.candles import MarketDataSource
@@ -34,41 +35,47 @@ from otonom_trader.strategy.model import Strategy, load_strategy
 
 log = logging.getLogger(__name__)
 
-PAPER_BOOK = "paper"
-BROKER_BOOK = "broker"
 CONFIRM_ENV = "OTONOM_CONFIRM_PRODUCTION"
 
 
 @dataclass
 class CycleContext:
-    """The wired components of one daemon (reused across cycles of the same process)."""
+    """The wired components of one daemon (reused across cycles of the same process).
+
+    The legs' gates are the only brokers a cycle can reach: every order passes a kill-switch.
+    """
 
     config: AppConfig
     db: Database
     strategy: Strategy
     market_data: MarketDataSource
     mode: ExecutionMode
-    paper: PaperBroker | None
-    broker: Broker | None  # the raw broker (None in PAPER)
+    account: Account
+    legs: tuple[ExecutionLeg, ...]
+    executing: ExecutionLeg
+    engine: ExecutionEngine
     kill_switch: KillSwitch
-    guarded_paper: GuardedBroker | None
-    guarded_broker: GuardedBroker | None
     alerts: Any | None
     config_hash: str
+    broker_name: str
+    candles_price_the_venue: bool
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     notes: list[str] = field(default_factory=list)
 
     @property
     def executing_book(self) -> str:
-        """Whose equity the guardrails watch: the paper book in PAPER, the broker otherwise."""
-        return PAPER_BOOK if self.mode is ExecutionMode.PAPER else BROKER_BOOK
+        """Whose equity the guardrails watch: the paper book in PAPER, the account otherwise."""
+        return self.executing.book
 
     @property
-    def broker_name(self) -> str:
-        """What every run prints as its broker."""
-        if self.broker is None:
-            return "none (PAPER: paper book only)"
-        return self.broker.name
+    def bot(self) -> str:
+        """The strategy trading the account: ``name vVERSION``."""
+        return f"{self.strategy.name} v{self.strategy.version}"
+
+    @property
+    def broker_leg(self) -> ExecutionLeg | None:
+        """The leg on the real (or simulated) exchange; ``None`` in PAPER."""
+        return next((leg for leg in self.legs if leg.role == BROKER_ROLE), None)
 
     @property
     def quote_asset(self) -> str:
@@ -79,10 +86,10 @@ class CycleContext:
 
     def close(self) -> None:
         """Release network connections and the database pool."""
-        for closable in (self.broker, self.market_data):
+        closables: list[Any] = [leg.gate for leg in self.legs] + [self.market_data]
+        for closable in closables:
             try:
-                if closable is not None:
-                    closable.close()
+                closable.close()
             except Exception:  # noqa: BLE001 - closing must never mask the cycle's outcome
                 log.debug("close failed", exc_info=True)
         self.db.dispose()
@@ -103,24 +110,83 @@ def build_context(
     notes: list[str] = []
     market_data = build_market_data(app.data)
     clock = clock or (lambda: datetime.now(UTC))
-
-    paper: PaperBroker | None = None
-    if mode is not ExecutionMode.LIVE or app.mode.paper_book_in_live:
-        paper = PaperBroker(
-            db, PAPER_BOOK, app.paper, app.broker.quote_asset, mode=mode.value, clock=clock
-        )
+    quote = app.broker.quote_asset
 
     broker: Broker | None = None
+    account = Account.paper()
     if mode.uses_broker:
         broker = _build_broker(app, db, clock)
+        account = Account.for_broker(app.broker, sim_endpoint=_sim_endpoint(db))
         if app.broker.kind == "sim":
             notes.append("broker: the simulated exchange (no real exchange configured)")
         if app.broker.is_production or (mode is ExecutionMode.LIVE and app.broker.kind != "sim"):
             notes.append(_audit_key(broker))
 
-    alerts = alerts_factory(app, db) if alerts_factory else _default_alerts(app, db)
-    executing = PAPER_BOOK if mode is ExecutionMode.PAPER else BROKER_BOOK
+    paper: PaperBroker | None = None
+    if mode is not ExecutionMode.LIVE or app.mode.paper_book_in_live:
+        paper_book = PAPER_ACCOUNT_ID if broker is None else account.shadow_paper_book
+        paper = PaperBroker(db, paper_book, app.paper, quote, mode=mode.value, clock=clock)
 
+    alerts = alerts_factory(app, db) if alerts_factory else _default_alerts(app, db)
+    kill_switch = KillSwitch(db, app.guardrails, account.book, on_transition=_announcer(alerts))
+    equity_source: Broker = broker if broker is not None else paper  # type: ignore[assignment]
+
+    def equity() -> Decimal:
+        from otonom_trader.broker.guarded import account_equity
+
+        return account_equity(equity_source, quote)
+
+    # One kill switch and one equity for every leg: in SHADOW the account's decision also
+    # governs the paper book, so the two books keep seeing the same orders.
+    def gate(venue: Broker) -> GuardedBroker:
+        return GuardedBroker(
+            venue, app.guardrails, kill_switch=kill_switch, equity_fn=equity, clock=clock
+        )
+
+    legs: list[ExecutionLeg] = []
+    if paper is not None:
+        legs.append(ExecutionLeg(PAPER_ROLE, paper.book, gate(paper), quote))
+    if broker is not None:
+        legs.append(ExecutionLeg(BROKER_ROLE, account.book, gate(broker), quote))
+    executing = legs[-1] if broker is not None else legs[0]
+
+    def alert(message: str, dedupe_key: str) -> None:
+        if alerts is not None:
+            alerts.notify_broker_error(message)
+
+    engine = ExecutionEngine(
+        db,
+        legs,
+        account_id=account.account_id,
+        bot=f"{strategy.name} v{strategy.version}",
+        mode=mode.value,
+        clock=clock,
+        alert=alert,
+        shadow=mode is ExecutionMode.SHADOW,
+        ambiguity_window_s=app.execution.ambiguity_window_seconds,
+    )
+    log.info("database: %s", describe_url(resolve_url(app.db.url)))
+    return CycleContext(
+        config=app,
+        db=db,
+        strategy=strategy,
+        market_data=market_data,
+        mode=mode,
+        account=account,
+        legs=tuple(legs),
+        executing=executing,
+        engine=engine,
+        kill_switch=kill_switch,
+        alerts=alerts,
+        config_hash=config_hash,
+        broker_name=broker.name if broker is not None else "none (PAPER: paper book only)",
+        candles_price_the_venue=_candles_price_the_venue(app, broker),
+        clock=clock,
+        notes=notes,
+    )
+
+
+def _announcer(alerts: Any | None) -> Callable[[KillSwitchTransition], None]:
     def announce(transition: KillSwitchTransition) -> None:
         # Once per transition (the kill switch guarantees it); alerts never break trading.
         if alerts is None:
@@ -141,45 +207,21 @@ def build_context(
         except Exception:  # noqa: BLE001
             log.warning("kill-switch alert failed; trading continues", exc_info=True)
 
-    kill_switch = KillSwitch(db, app.guardrails, executing, on_transition=announce)
-    equity_source: Broker | None = paper if mode is ExecutionMode.PAPER else broker
-    assert equity_source is not None
+    return announce
 
-    def equity() -> Decimal:
-        from otonom_trader.broker.guarded import account_equity
 
-        return account_equity(equity_source, app.broker.quote_asset)
-
-    # One kill switch and one equity for every book: in SHADOW the broker's decision also
-    # governs the paper book, so the two books keep seeing the same orders.
-    guarded_paper = (
-        GuardedBroker(paper, app.guardrails, kill_switch=kill_switch, equity_fn=equity, clock=clock)
-        if paper is not None
-        else None
-    )
-    guarded_broker = (
-        GuardedBroker(
-            broker, app.guardrails, kill_switch=kill_switch, equity_fn=equity, clock=clock
-        )
-        if broker is not None
-        else None
-    )
-    log.info("database: %s", describe_url(resolve_url(app.db.url)))
-    return CycleContext(
-        config=app,
-        db=db,
-        strategy=strategy,
-        market_data=market_data,
-        mode=mode,
-        paper=paper,
-        broker=broker,
-        kill_switch=kill_switch,
-        guarded_paper=guarded_paper,
-        guarded_broker=guarded_broker,
-        alerts=alerts,
-        config_hash=config_hash,
-        clock=clock,
-        notes=notes,
+def _candles_price_the_venue(app: AppConfig, broker: Broker | None) -> bool:
+    """True when the candles' closes are the executing venue's own prices: the paper book and
+    the simulated exchange fill at them, and public candles of the same exchange and host are
+    that exchange's prices. Otherwise (synthetic or CSV data beside a real exchange) the
+    account is valued at the venue's own marks, never at prices from elsewhere."""
+    if broker is None or app.broker.kind == "sim":
+        return True
+    data = app.data
+    return (
+        data.source == "exchange"
+        and data.exchange_id == app.broker.kind
+        and (data.exchange_base_url or "").rstrip("/") == (app.broker.base_url or "").rstrip("/")
     )
 
 
@@ -200,13 +242,14 @@ def _refuse_unconfirmed_production(app: AppConfig, mode: ExecutionMode) -> None:
 
 
 def _build_broker(app: AppConfig, db: Database, clock: Callable[[], datetime]) -> Broker:
-    if app.broker.kind == "sim":
-        # The simulated exchange keeps its account beside the database, like an exchange
-        # account that outlives the process.
-        return SimulatedExchange(
-            app.broker.sim, app.broker.quote_asset, state_path=_sim_state_path(db), clock=clock
-        )
-    return build_broker(app.broker)
+    # The simulated exchange keeps its account beside the database, like an exchange account
+    # that outlives the process.
+    state = _sim_state_path(db) if app.broker.kind == "sim" else None
+    return build_broker(app.broker, state_path=state, clock=clock)
+
+
+def _sim_endpoint(db: Database) -> str:
+    return str(_sim_state_path(db).resolve())
 
 
 def _sim_state_path(db: Database) -> Path:

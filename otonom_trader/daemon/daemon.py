@@ -15,8 +15,6 @@ so the library, the CLI and the Prefect flow run the same configuration and the 
 
 from __future__ import annotations
 
-import time
-import traceback
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -27,8 +25,8 @@ from otonom_trader.config.compose import compose_raw, config_hash
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.config.schema import AppConfig
 from otonom_trader.config.validation import check_inputs, check_values, compose_validated
-from otonom_trader.daemon import steps
 from otonom_trader.daemon.context import CycleContext, build_context
+from otonom_trader.daemon.cycle import run_cycle
 from otonom_trader.daemon.summary import RunSummary
 from otonom_trader.guardrails.config import GuardrailConfig
 from otonom_trader.mode import ExecutionMode
@@ -90,35 +88,12 @@ class TradingDaemon:
         return self._context
 
     def run_once(self, run_id: str | None = None) -> RunSummary:
-        """Run one cycle and return its summary. A failed step marks the run failed and
-        re-raises; trading state stays consistent because every write is transactional."""
-        ctx = self.context
-        run_id = run_id or ctx.new_run_id()
-        started = time.perf_counter()
-        summary = steps.begin_run(ctx, run_id)
-        try:
-            now = ctx.clock()
-            batch = steps.fetch_signal(ctx, now)
-            summary.signals = steps.describe_signals(batch)
-            summary.data_issues = list(batch.issues)
-            guard = steps.guard_check(ctx, batch, now)
-            summary.guard_active, summary.guard_reason = guard.active, guard.reason
-            summary.orders = steps.execute(ctx, batch, run_id, summary)
-            summary.books = steps.snapshot(ctx, batch.marks, run_id, ctx.clock())
-            health = steps.health_check(ctx, run_id, ctx.clock())
-            summary.heartbeat_gap_s, summary.broker_ping = (
-                health.gap_since_previous_s,
-                health.broker_ping,
-            )
-        except BaseException as exc:
-            summary.duration_s = time.perf_counter() - started
-            steps.finish_run(
-                ctx, summary, "failed", "".join(traceback.format_exception_only(exc)).strip()
-            )
-            raise
-        summary.duration_s = time.perf_counter() - started
-        steps.finish_run(ctx, summary, "succeeded")
-        return summary
+        """Run one cycle and return its summary (``otonom_trader.daemon.cycle.run_cycle``).
+
+        A failed step marks the run failed and re-raises; trading state stays consistent
+        because every write is transactional. When another cycle holds the account, the run
+        is ``skipped``: nothing is read or sent, and the summary says who holds it."""
+        return run_cycle(self.context, run_id)
 
     def close(self) -> None:
         """Release connections."""
@@ -146,19 +121,23 @@ _ARGUMENT_SECTIONS = {"broker_config_path": "broker", "guard_cfg": "guardrails"}
 
 
 def _refuse_contradictions(overrides: list[str], **arguments: object) -> None:
-    """An explicit argument and an override of the same setting: refuse rather than let one
-    silently win (``mode=ExecutionMode.PAPER`` with ``overrides=["mode=shadow"]``)."""
+    """An explicit argument and an override that sets the same thing differently: refuse rather
+    than let one silently win (``mode=ExecutionMode.PAPER`` with ``overrides=["mode=shadow"]``).
+    The same value given both ways is no contradiction."""
     config = arguments.pop("config")
     for name, value in arguments.items():
         if value is None:
             continue
+        given = str(value.value if isinstance(value, ExecutionMode) else value)
         for item in overrides:
-            key = item.split("=", 1)[0].strip().lstrip("+~")
-            if key in _ARGUMENT_KEYS.get(name, ()) or key.split(".", 1)[0] == (
-                _ARGUMENT_SECTIONS.get(name)
-            ):
+            key, _, text = item.partition("=")
+            key = key.strip().lstrip("+~")
+            in_section = key.split(".", 1)[0] == _ARGUMENT_SECTIONS.get(name)
+            differs = key in _ARGUMENT_KEYS.get(name, ()) and text.strip().lower() != given.lower()
+            if in_section or differs:
                 raise ConfigError(
-                    f"both the {name}= argument and the override {item!r} set it; give one",
+                    f"the {name}= argument says {given!r} but the override {item!r} says "
+                    "otherwise; give one",
                     key=name,
                 )
     if config is not None and overrides:

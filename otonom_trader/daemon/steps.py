@@ -4,9 +4,9 @@ flow's tasks both call exactly these.
     fetch_signal → guard_check → execute → snapshot → health_check
 
 Reads (fetch_signal, guard_check, snapshot's valuation, health_check) are safe to retry.
-``execute`` is not blindly retryable and does not need to be: every order is journaled with a
-deterministic client order id before it is sent, and a re-run of the same cycle skips every
-order the journal says already left.
+``execute`` hands the intents to the execution engine (``otonom_trader.execution.engine``), which
+journals every order under an id derived from the intent before it is sent, so a re-run — or a
+restarted process — for the same candle skips every order the journal says already left.
 """
 
 from __future__ import annotations
@@ -19,36 +19,21 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from otonom_trader.broker.errors import (
-    AmbiguousOrderError,
-    BrokerError,
-    KillSwitchError,
-)
-from otonom_trader.broker.guarded import GuardedBroker
-from otonom_trader.broker.types import OrderFill, OrderRequest, OrderSide, OrderStatus, to_decimal
-from otonom_trader.daemon.context import BROKER_BOOK, PAPER_BOOK, CycleContext
+from otonom_trader.broker.errors import BrokerError
+from otonom_trader.broker.types import Position, to_decimal
+from otonom_trader.daemon.context import CycleContext
 from otonom_trader.daemon.summary import BookLine, OrderLine, RunSummary, SignalLine
-from otonom_trader.execution.journal import (
-    already_sent,
-    journal_order,
-    make_client_order_id,
-    record_failure,
-    record_fill,
-)
+from otonom_trader.execution.engine import PAPER_ROLE, ExecutionLeg
 from otonom_trader.market.candles import CandleSeries
 from otonom_trader.market.rules import rules_for
-from otonom_trader.market.symbols import split
-from otonom_trader.mode import ExecutionMode
-from otonom_trader.persistence.models import DaemonRun, OrderRecord
+from otonom_trader.persistence.models import DaemonRun
 from otonom_trader.portfolio.ledger import (
     BookValuation,
-    apply_fill,
     ensure_account,
     positions_of,
     take_snapshot,
     value_book,
 )
-from otonom_trader.shadow.ledger import ShadowLedger, ShadowLeg
 from otonom_trader.strategy.signals import Action, OrderIntent, Signal, evaluate, size_intent
 
 log = logging.getLogger(__name__)
@@ -78,7 +63,9 @@ class GuardStatus:
 # -- run bookkeeping ----------------------------------------------------------------------------
 
 
-def begin_run(ctx: CycleContext, run_id: str, flow_run_id: str | None = None) -> RunSummary:
+def begin_run(
+    ctx: CycleContext, run_id: str, flow_run_id: str | None = None, *, status: str = "running"
+) -> RunSummary:
     """Record the start of a run and return its (empty) summary."""
     now = ctx.clock()
     strategy = f"{ctx.strategy.name} v{ctx.strategy.version}"
@@ -88,7 +75,7 @@ def begin_run(ctx: CycleContext, run_id: str, flow_run_id: str | None = None) ->
                 DaemonRun(
                     run_id=run_id,
                     started_at=now,
-                    status="running",
+                    status=status,
                     mode=ctx.mode.value,
                     broker=ctx.broker_name[:128],
                     data_source=ctx.market_data.name[:16],
@@ -96,6 +83,7 @@ def begin_run(ctx: CycleContext, run_id: str, flow_run_id: str | None = None) ->
                     strategy_name=ctx.strategy.name,
                     strategy_version=ctx.strategy.version,
                     flow_run_id=flow_run_id,
+                    account_id=ctx.account.account_id,
                 )
             )
     return RunSummary(
@@ -142,7 +130,7 @@ def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
     intents: list[OrderIntent] = []
     issues: list[str] = []
     with ctx.db.session() as session:
-        valuation = _valuation(ctx, session, book, marks)
+        valuation = leg_valuation(ctx, session, ctx.executing, marks)
         held = positions_of(session, book)
         for symbol, series in series_by_symbol.items():
             issues.extend(str(i) for i in series.issues)
@@ -200,41 +188,46 @@ def _round_intent(intent: OrderIntent, mark: Decimal | None) -> OrderIntent:
     except BrokerError:
         quantity = intent.quantity  # a market the shipped rules do not know: the broker rounds
     price = mark if mark is not None else intent.signal_price
-    return OrderIntent(intent.symbol, intent.side, quantity, price, intent.reason)
+    return OrderIntent(
+        intent.symbol, intent.side, quantity, price, intent.reason, intent.candle_time
+    )
 
 
-def _valuation(
-    ctx: CycleContext, session: Session, book: str, marks: dict[str, Decimal]
+def leg_valuation(
+    ctx: CycleContext, session: Session, leg: ExecutionLeg, marks: dict[str, Decimal]
 ) -> BookValuation:
-    if book == BROKER_BOOK:
-        ensure_account(session, BROKER_BOOK, Decimal(0), ctx.quote_asset)
-        return broker_account_valuation(ctx, marks)
-    return value_book(session, book, marks)
+    """A leg's book marked to market. The paper book's account *is* its ledger; an exchange
+    account is what the venue reports (see ``venue_valuation``)."""
+    if leg.role == PAPER_ROLE:
+        return value_book(session, leg.book, marks)
+    ensure_account(session, leg.book, Decimal(0), leg.quote_asset)
+    return venue_valuation(ctx, leg, marks)
 
 
-def broker_account_valuation(ctx: CycleContext, marks: dict[str, Decimal]) -> BookValuation:
-    """The broker's real account: quote balance as cash, other assets marked to ``marks``
-    (the candles' closes); the broker's own marks only for an asset no candle prices."""
-    from otonom_trader.broker.types import Position
-
-    assert ctx.broker is not None
+def venue_valuation(
+    ctx: CycleContext, leg: ExecutionLeg, marks: dict[str, Decimal]
+) -> BookValuation:
+    """The venue's real account: quote balance as cash, other assets marked to the candles'
+    closes when those are the venue's own prices, otherwise (and for an asset no candle prices)
+    to the venue's own marks — a real account is never valued at synthetic or CSV prices."""
     cash = Decimal(0)
     positions: list[Position] = []
-    broker_marks: dict[str, Decimal | None] | None = None  # fetched at most once, if needed
-    for balance in ctx.broker.get_balances():
-        if balance.asset == ctx.quote_asset:
+    candle_marks = marks if ctx.candles_price_the_venue else {}
+    venue_marks: dict[str, Decimal | None] | None = None  # fetched at most once, if needed
+    for balance in leg.gate.get_balances():
+        if balance.asset == leg.quote_asset:
             cash += balance.total
             continue
-        symbol = f"{balance.asset}/{ctx.quote_asset}"
-        mark = marks.get(symbol)
+        symbol = f"{balance.asset}/{leg.quote_asset}"
+        mark = candle_marks.get(symbol)
         if mark is None:
-            if broker_marks is None:
-                broker_marks = {p.symbol: p.mark_price for p in ctx.broker.get_open_positions()}
-            mark = broker_marks.get(symbol)
+            if venue_marks is None:
+                venue_marks = {p.symbol: p.mark_price for p in leg.gate.get_open_positions()}
+            mark = venue_marks.get(symbol)
         if mark is None or balance.total <= 0:
             continue
         positions.append(Position(symbol, balance.total, mark, mark_price=mark))
-    return BookValuation(BROKER_BOOK, cash, tuple(positions))
+    return BookValuation(leg.book, cash, tuple(positions))
 
 
 # -- 2. guard_check -----------------------------------------------------------------------------
@@ -244,19 +237,15 @@ def guard_check(ctx: CycleContext, batch: SignalBatch, now: datetime) -> GuardSt
     """Mark the executing book to market and evaluate the kill-switch on its equity."""
     _set_marks(ctx, batch.marks)
     with ctx.db.session() as session:
-        equity = _valuation(ctx, session, ctx.executing_book, batch.marks).equity
+        equity = leg_valuation(ctx, session, ctx.executing, batch.marks).equity
     # Evaluated even with guardrails off: a person's manual trip still halts, and shows.
     decision = ctx.kill_switch.evaluate(equity, now)
     return GuardStatus(decision.active, decision.reason, equity, ctx.config.guardrails.enabled)
 
 
 def _set_marks(ctx: CycleContext, marks: dict[str, Decimal]) -> None:
-    for target in (ctx.paper, ctx.broker):
-        setter = getattr(target, "set_price", None)
-        if setter is None:
-            continue
-        for symbol, price in marks.items():
-            setter(symbol, price)
+    for leg in ctx.legs:
+        leg.gate.set_marks(marks)
 
 
 # -- 3. execute ---------------------------------------------------------------------------------
@@ -265,157 +254,14 @@ def _set_marks(ctx: CycleContext, marks: dict[str, Decimal]) -> None:
 def execute(
     ctx: CycleContext, batch: SignalBatch, run_id: str, summary: RunSummary | None = None
 ) -> list[OrderLine]:
-    """Send every intent to the books the mode names; journal first, never twice."""
+    """Hand every intent to the execution engine, for every leg the mode names."""
     _set_marks(ctx, batch.marks)
     stale = [i for i in batch.issues if "stale" in i]
     if stale:
         if summary is not None:
             summary.notes.append("no new orders this cycle: market data is stale")
         return []
-    lines: list[OrderLine] = []
-    ledger = _shadow_ledger(ctx)
-    for index, intent in enumerate(batch.intents):
-        paper_result = broker_result = None
-        if ctx.guarded_paper is not None:
-            paper_result = _send(ctx, ctx.guarded_paper, PAPER_BOOK, intent, index, run_id)
-            lines.append(paper_result.line)
-        if ctx.guarded_broker is not None:
-            broker_result = _send(ctx, ctx.guarded_broker, BROKER_BOOK, intent, index, run_id)
-            lines.append(broker_result.line)
-        if ledger is not None and paper_result is not None and broker_result is not None:
-            _record_shadow_pair(ctx, ledger, run_id, index, intent, paper_result, broker_result)
-    return lines
-
-
-@dataclass(frozen=True)
-class _LegResult:
-    line: OrderLine
-    fill: OrderFill | None
-    error: BaseException | None
-
-
-def _send(
-    ctx: CycleContext,
-    broker: GuardedBroker,
-    book: str,
-    intent: OrderIntent,
-    index: int,
-    run_id: str,
-) -> _LegResult:
-    now = ctx.clock()
-    cid = make_client_order_id(run_id, index, intent.symbol, intent.side.value, book)
-    quantity = intent.quantity
-    if intent.side is OrderSide.SELL:
-        quantity = _sellable(ctx, book, intent)
-    request = OrderRequest(
-        intent.symbol,
-        intent.side,
-        quantity if quantity > 0 else intent.quantity,
-        client_order_id=cid,
-    )
-    with ctx.db.session() as session:
-        record = journal_order(
-            session,
-            request,
-            book=book,
-            mode=ctx.mode.value,
-            run_id=run_id,
-            signal_price=intent.signal_price,
-            now=now,
-        )
-        if already_sent(record):
-            line = _line_from_record(record, note="already sent in an earlier attempt; not resent")
-            return _LegResult(line, None, None)
-    fill: OrderFill | None = None
-    error: BaseException | None = None
-    try:
-        if quantity <= 0:
-            raise BrokerError(f"{book} book holds no {split(intent.symbol)[0]} to sell")
-        fill = broker.place_order(request)
-    except BrokerError as exc:  # AmbiguousOrderError included: recorded as UNKNOWN below
-        error = exc
-    with ctx.db.session() as session:
-        record = session.scalars(
-            select(OrderRecord).where(OrderRecord.client_order_id == cid)
-        ).one()
-        done = ctx.clock()
-        if fill is not None:
-            record_fill(record, fill, done)
-            if book == BROKER_BOOK:
-                ensure_account(session, BROKER_BOOK, Decimal(0), ctx.quote_asset)
-                apply_fill(session, BROKER_BOOK, record, fill, done)
-        elif isinstance(error, AmbiguousOrderError):
-            record_failure(record, OrderStatus.UNKNOWN, str(error), done)
-        else:
-            record_failure(record, OrderStatus.REJECTED, str(error), done)
-        line = _line_from_record(record)
-    if error is not None and not isinstance(error, KillSwitchError) and book == BROKER_BOOK:
-        _alert(ctx, "notify_broker_error", f"{intent.side.value} {intent.symbol}: {error}")
-    return _LegResult(line, fill, error)
-
-
-def _sellable(ctx: CycleContext, book: str, intent: OrderIntent) -> Decimal:
-    """A sell never exceeds what this book bought (and, for the broker, what the account holds)."""
-    with ctx.db.session() as session:
-        position = positions_of(session, book).get(intent.symbol)
-    held = position.quantity if position is not None else Decimal(0)
-    quantity = min(intent.quantity, held)
-    if book == BROKER_BOOK and ctx.broker is not None:
-        base = split(intent.symbol)[0]
-        free = sum((b.free for b in ctx.broker.get_balances() if b.asset == base), Decimal(0))
-        quantity = min(quantity, free)
-    try:
-        return rules_for(intent.symbol).round_quantity(quantity)
-    except BrokerError:
-        return quantity
-
-
-def _line_from_record(record: OrderRecord, note: str | None = None) -> OrderLine:
-    return OrderLine(
-        book=record.book,
-        symbol=record.symbol,
-        side=record.side,
-        requested_qty=record.requested_qty,
-        status=record.status,
-        filled_qty=record.filled_qty,
-        price=record.avg_fill_price,
-        fee=record.fee,
-        client_order_id=record.client_order_id,
-        error=note or record.error,
-    )
-
-
-def _shadow_ledger(ctx: CycleContext) -> ShadowLedger | None:
-    return ShadowLedger(ctx.db) if ctx.mode is ExecutionMode.SHADOW else None
-
-
-def _record_shadow_pair(
-    ctx: CycleContext,
-    ledger: ShadowLedger,
-    run_id: str,
-    index: int,
-    intent: OrderIntent,
-    paper: _LegResult,
-    broker: _LegResult,
-) -> None:
-    def leg(result: _LegResult) -> ShadowLeg:
-        if result.fill is not None:
-            return ShadowLeg.from_fill(result.fill)
-        if result.error is not None:
-            return ShadowLeg.from_error(result.error, result.line.client_order_id)
-        return ShadowLeg.skipped(result.line.error or "not sent", result.line.client_order_id)
-
-    ledger.record(
-        run_id=run_id,
-        intent_id=f"{index}",
-        symbol=intent.symbol,
-        side=intent.side,
-        requested_qty=intent.quantity,
-        signal_price=intent.signal_price,
-        paper=leg(paper),
-        broker=leg(broker),
-        at=ctx.clock(),
-    )
+    return ctx.engine.execute(batch.intents, run_id)
 
 
 # -- 4. snapshot --------------------------------------------------------------------------------
@@ -427,11 +273,7 @@ def snapshot(
     """One portfolio snapshot per book in play: the paper book and the broker account."""
     lines: list[BookLine] = []
     with ctx.db.session() as session:
-        valuations: list[BookValuation] = []
-        if ctx.paper is not None:
-            valuations.append(value_book(session, PAPER_BOOK, marks))
-        if ctx.broker is not None:
-            valuations.append(broker_account_valuation(ctx, marks))
+        valuations = [leg_valuation(ctx, session, leg, marks) for leg in ctx.legs]
         for valuation in valuations:
             row = take_snapshot(session, valuation, run_id, now)
             lines.append(
@@ -466,9 +308,10 @@ def health_check(ctx: CycleContext, run_id: str, now: datetime) -> HealthReport:
         (now - previous.finished_at).total_seconds() if previous and previous.finished_at else None
     )
     ping: bool | None = None
-    if ctx.broker is not None:
+    broker_leg = ctx.broker_leg
+    if broker_leg is not None:
         try:
-            ping = ctx.broker.ping()
+            ping = broker_leg.gate.ping()
         except BrokerError:
             ping = False
         if not ping:

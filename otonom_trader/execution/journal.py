@@ -1,8 +1,10 @@
 """The order journal: every intent is a database row *before* it is sent.
 
-Client order ids are deterministic — a hash of the run, the intent's position in the run, the
-symbol, the side and the book — so a re-run of the same cycle produces the same ids, finds the
-journaled rows, and never sends an order twice. Ids fit every exchange: at most 36 characters of
+Client order ids are derived from what the order *is*, not from which run sent it: the account,
+the bot (strategy name and version), the symbol, the side, the closed candle that produced the
+signal and the leg (paper or broker). A restarted or overlapping cycle for the same candle
+computes the same id, finds it in the journal (or, after recovery, on the exchange) and never
+sends it twice. Ids fit every exchange: at most 36 characters of
 ``[A-Za-z0-9_-]`` (Binance allows ``[.A-Z:/a-z0-9_-]{1,36}``).
 """
 
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Session
 from otonom_trader.broker.types import OrderFill, OrderRequest, OrderStatus
 from otonom_trader.persistence.models import OrderRecord
 
-# Statuses after which an order must not be sent again.
+# Statuses after which an order must not be sent again (NOT_SENT and JOURNALED may be sent).
 SENT_STATUSES = {
     OrderStatus.SUBMITTED,
     OrderStatus.OPEN,
@@ -31,14 +33,22 @@ SENT_STATUSES = {
 }
 
 
-def make_client_order_id(run_id: str, index: int, symbol: str, side: str, book: str) -> str:
-    """``ot-<24 hex>-<book letter>``: deterministic, 29 characters.
+def intent_key(*, account: str, bot: str, symbol: str, side: str, candle: str) -> str:
+    """24 hex digits naming one intent: the same in every run for the same candle.
 
-    The book is part of the hash, not only of the suffix: two books that share a first letter
-    ("paper", "probe") must never share an id (the journal's client ids are unique).
+    ``candle`` is the open time of the closed candle whose signal this order carries out.
     """
-    digest = hashlib.sha256(f"{run_id}|{index}|{symbol}|{side}|{book}".encode()).hexdigest()[:24]
-    letter = book[:1].lower()
+    return hashlib.sha256("|".join((account, bot, symbol, side, candle)).encode()).hexdigest()[:24]
+
+
+def intent_client_order_id(key: str, leg: str) -> str:
+    """``ot-<24 hex>-<leg letter>``: the client order id of intent ``key`` on ``leg``.
+
+    The leg is part of the hash, not only of the suffix: two legs that share a first letter
+    must never share an id (the journal's client ids are unique).
+    """
+    digest = hashlib.sha256(f"{key}|{leg}".encode()).hexdigest()[:24]
+    letter = leg[:1].lower()
     if not (letter.isascii() and letter.isalnum()):
         letter = "x"
     return f"ot-{digest}-{letter}"
@@ -88,6 +98,15 @@ def journal_order(
     return record
 
 
+# Statuses that a later cycle still has to resolve from the venue.
+OPEN_STATUSES = {
+    OrderStatus.JOURNALED,
+    OrderStatus.SUBMITTED,
+    OrderStatus.OPEN,
+    OrderStatus.UNKNOWN,
+}
+
+
 def already_sent(record: OrderRecord) -> bool:
     """True when the journal says this order left (or may have left) the building."""
     return OrderStatus(record.status) in SENT_STATUSES
@@ -101,6 +120,7 @@ def record_fill(record: OrderRecord, fill: OrderFill, now: datetime) -> None:
     record.fee = fill.fee
     record.fee_currency = fill.fee_currency
     record.exchange_order_id = fill.order_id
+    record.error = None  # an earlier attempt's refusal (a halt since reset) no longer applies
     record.updated_at = now
 
 

@@ -1,12 +1,15 @@
 """Command line of the kill-switch: ``kill-switch status | trip | reset`` and the fire drill.
 
-    otonom-trader kill-switch status [--book broker]
+    otonom-trader kill-switch status [--book BOOK | --account ID]
     otonom-trader kill-switch trip --reason "exchange incident" [--actor alice]
     otonom-trader kill-switch reset --reason "incident over"
     otonom-trader drill kill-switch [--mode paper|shadow]
 
-``--book`` defaults to the executing book of the configured mode (``paper`` in PAPER, ``broker``
-in SHADOW and LIVE); ``--actor`` to the OS user. Every trip and reset is an audited event.
+With no scope, ``trip`` is the emergency stop: it halts every book of every account in the
+database *and* every book first used afterwards (the all-books switch ``*``), and names them;
+``reset`` with no scope clears all of it. ``--account`` narrows to one account's books (its broker
+book and the paper book that shadows it), ``--book`` to one book. ``status`` with no scope lists
+every book's state. ``--actor`` defaults to the OS user. Every trip and reset is an audited event.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.guardrails.config import GuardrailConfig
-from otonom_trader.guardrails.kill_switch import KillSwitch
+from otonom_trader.guardrails.kill_switch import ALL_BOOKS, KillSwitch
 from otonom_trader.mode import ExecutionMode
+from otonom_trader.persistence.database import Database
+from otonom_trader.persistence.guardrail_models import KillSwitchStateRecord
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -41,10 +47,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     trip = actions.add_parser("trip", help="halt trading by hand (until a manual reset)")
     reset = actions.add_parser("reset", help="clear the halt by hand")
     for parser in (status, trip, reset):
-        parser.add_argument(
-            "--book",
-            default=None,
-            help="book (default: paper in PAPER mode, broker in SHADOW/LIVE)",
+        scope = parser.add_mutually_exclusive_group()
+        scope.add_argument("--book", default=None, help="one book (default: every book)")
+        scope.add_argument(
+            "--account", default=None, help="the books of one account (see `status`)"
         )
     for parser in (trip, reset):
         parser.add_argument("--reason", required=True, help="why (recorded and announced)")
@@ -84,14 +90,56 @@ def _config(args: argparse.Namespace) -> tuple[GuardrailConfig, ExecutionMode]:
     return app.guardrails, app.mode.execution_mode
 
 
-def _switch(args: argparse.Namespace) -> KillSwitch:
+def _database(args: argparse.Namespace) -> Database:
     from otonom_trader.persistence.database import Database
 
-    cfg, mode = _config(args)
-    book = args.book or ("paper" if mode is ExecutionMode.PAPER else "broker")
-    if len(book) > 32:
-        raise ConfigError(f"book names are at most 32 characters, got {book!r}", key="--book")
-    return KillSwitch(Database(getattr(args, "db", None)), cfg, book)
+    return Database(getattr(args, "db", None))
+
+
+def _switches(args: argparse.Namespace, *, for_change: bool) -> list[KillSwitch]:
+    """The switches a command acts on: one book, one account's books, or every book (and, for
+    a trip or reset, the all-books switch that covers books first used later)."""
+    if args.book and len(args.book) > 32:  # checked before the database is opened
+        raise ConfigError(f"book names are at most 32 characters, got {args.book!r}", key="--book")
+    cfg, _ = _config(args)
+    db = _database(args)
+    if args.book:
+        books = [args.book]
+    elif args.account:
+        books = _account_books(db, args.account)
+    else:
+        books = known_books(db) + ([ALL_BOOKS] if for_change else [])
+    return [KillSwitch(db, cfg, book) for book in books]
+
+
+def known_books(db: Database) -> list[str]:
+    """Every book the database knows: with an account, a ledger or a kill-switch state."""
+    from sqlalchemy import select
+
+    from otonom_trader.persistence.account_models import AccountRecord
+    from otonom_trader.persistence.models import BookAccount
+
+    with db.session() as session:
+        books = set(session.scalars(select(KillSwitchStateRecord.book)))
+        books |= set(session.scalars(select(BookAccount.book)))
+        books |= set(session.scalars(select(AccountRecord.book)))
+    books.discard(ALL_BOOKS)
+    return sorted(books)
+
+
+def _account_books(db: Database, account_id: str) -> list[str]:
+    from otonom_trader.accounts.identity import PAPER_ACCOUNT_ID
+    from otonom_trader.persistence.account_models import AccountRecord
+
+    with db.session() as session:
+        row = session.get(AccountRecord, account_id)
+        book = row.book if row is not None else None
+    if book is None:
+        raise ConfigError(
+            f"no account {account_id!r} in this database (see `kill-switch status`)",
+            key="--account",
+        )
+    return [book] if book == PAPER_ACCOUNT_ID else [book, f"paper:{account_id}"]
 
 
 def _actor(args: argparse.Namespace) -> str:
@@ -116,23 +164,60 @@ def _reason(args: argparse.Namespace) -> str:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    """Print the persisted state, its holds and the newest events of one book."""
-    switch = _switch(args)
-    detail = switch.detail()
+    """Every book's state (no scope), or one book's state, holds and newest events."""
+    if args.limit < 0:
+        raise ConfigError(f"must not be negative, got {args.limit}", key="--limit")
+    switches = _switches(args, for_change=False)
     console = Console()
+    if args.book is None:
+        _print_books(console, switches, _database(args))
+        if args.account is None:
+            return 0
+    for switch in switches:
+        _print_book_detail(console, switch, args.limit)
+    return 0
+
+
+def _print_books(console: Console, switches: list[KillSwitch], db: Database) -> None:
+    everything = KillSwitch(db, GuardrailConfig(), ALL_BOOKS).detail()
+    table = Table(title="kill-switch — every book")
+    for column in ("book", "state", "since (UTC)", "reason"):
+        table.add_column(column)
+    if everything.active:
+        table.add_row(
+            "* (all books)",
+            "[bold red]ACTIVE[/]",
+            f"{everything.tripped_at:%Y-%m-%d %H:%M:%S}" if everything.tripped_at else "—",
+            escape(everything.reason or ""),
+        )
+    for switch in switches:
+        detail = switch.detail()
+        table.add_row(
+            escape(switch.book),
+            "[bold red]ACTIVE[/]" if detail.active else "[green]clear[/]",
+            f"{detail.tripped_at:%Y-%m-%d %H:%M:%S}" if detail.tripped_at else "—",
+            escape(detail.reason or "—"),
+        )
+    if not switches and not everything.active:
+        table.add_row("—", "no book yet", "—", "—")
+    console.print(table)
+
+
+def _print_book_detail(console: Console, switch: KillSwitch, limit: int) -> None:
+    detail = switch.detail()
     state = "[bold red]ACTIVE[/] (trading halted)" if detail.active else "[green]clear[/]"
-    table = Table(title=f"kill-switch — book '{switch.book}'", show_header=False)
+    table = Table(title=f"kill-switch — book '{escape(switch.book)}'", show_header=False)
     table.add_row("state", state)
-    table.add_row("reason", detail.reason or "—")
+    table.add_row("reason", escape(detail.reason or "—"))
     table.add_row(
         "since", f"{detail.tripped_at:%Y-%m-%d %H:%M:%S} UTC" if detail.tripped_at else "—"
     )
     table.add_row("manual trip", "yes (until a manual reset)" if detail.manual else "no")
     for name, hold in detail.holds.items():
         until = hold.get("until") or "while breached"
-        table.add_row(f"hold: {name}", f"until {until}; {hold.get('reason')}")
+        table.add_row(f"hold: {name}", escape(f"until {until}; {hold.get('reason')}"))
     if detail.numbers:
-        table.add_row("numbers", json.dumps(dict(detail.numbers), sort_keys=True))
+        table.add_row("numbers", escape(json.dumps(dict(detail.numbers), sort_keys=True)))
     cfg = switch.cfg
     table.add_row(
         "limits",
@@ -141,35 +226,47 @@ def status_command(args: argparse.Namespace) -> int:
         + ("" if cfg.enabled else " · [yellow]guardrails OFF[/]"),
     )
     console.print(table)
-    events = switch.history(args.limit)
+    events = switch.history(limit)
     if events:
         log = Table(title="latest events", show_lines=False)
         for column in ("at (UTC)", "event", "actor", "reason"):
             log.add_column(column)
         for event in events:
             kind = f"{event.kind}{' (manual)' if event.manual else ''}"
-            log.add_row(f"{event.at:%Y-%m-%d %H:%M:%S}", kind, event.actor, event.reason)
+            log.add_row(
+                f"{event.at:%Y-%m-%d %H:%M:%S}", kind, escape(event.actor), escape(event.reason)
+            )
         console.print(log)
-    return 0
 
 
 def trip_command(args: argparse.Namespace) -> int:
-    """Halt the book by hand."""
-    reason, actor = _reason(args), _actor(args)  # checked before the database is opened
-    switch = _switch(args)
-    transition = switch.trip(reason, datetime.now(UTC), actor)
-    note = "" if transition else " (it was already halted; the trip is recorded)"
-    Console().print(f"[bold red]kill-switch tripped[/] on book '{switch.book}'{note}")
+    """Halt by hand: every book (no scope), one account's books, or one book."""
+    reason, actor, now = _reason(args), _actor(args), datetime.now(UTC)
+    console = Console()
+    for switch in _switches(args, for_change=True):
+        transition = switch.trip(reason, now, actor)
+        note = "" if transition else " (it was already halted; the trip is recorded)"
+        name = (
+            "* (every book, also books first used later)"
+            if switch.book == ALL_BOOKS
+            else (f"'{escape(switch.book)}'")
+        )
+        console.print(f"[bold red]kill-switch tripped[/] on book {name}{note}")
     return 0
 
 
 def reset_command(args: argparse.Namespace) -> int:
-    """Clear the book's halt by hand."""
-    reason, actor = _reason(args), _actor(args)  # checked before the database is opened
-    switch = _switch(args)
-    transition = switch.reset(reason, datetime.now(UTC), actor)
-    note = "" if transition else " (it was not halted; the reset is recorded)"
-    Console().print(f"[green]kill-switch reset[/] on book '{switch.book}'{note}")
+    """Clear the halt by hand: every book (no scope), one account's books, or one book."""
+    reason, actor, now = _reason(args), _actor(args), datetime.now(UTC)
+    console = Console()
+    switches = _switches(args, for_change=True)
+    # The all-books trip first: a book reset while it stands would take it over again.
+    switches.sort(key=lambda s: s.book != ALL_BOOKS)
+    for switch in switches:
+        transition = switch.reset(reason, now, actor)
+        note = "" if transition else " (it was not halted; the reset is recorded)"
+        name = "*" if switch.book == ALL_BOOKS else f"'{escape(switch.book)}'"
+        console.print(f"[green]kill-switch reset[/] on book {name}{note}")
     return 0
 
 

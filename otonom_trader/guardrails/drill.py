@@ -28,22 +28,13 @@ from otonom_trader.guardrails.config import GuardrailConfig, HaltPolicy
 from otonom_trader.guardrails.kill_switch import GuardDecision, KillSwitch, KillSwitchTransition
 from otonom_trader.mode import ExecutionMode
 from otonom_trader.persistence.database import Database
+from otonom_trader.testkit.clock import ManualClock
 
 DRILL_BOOK = "drill"
 DRILL_PAPER_BOOK = "drill-paper"
 SYMBOL = "BTC/USDT"
 START_PRICE = Decimal(50_000)
 CASH = Decimal(10_000)
-
-
-@dataclass
-class DrillClock:
-    """The drill's own time: it jumps to the next UTC day instead of waiting for it."""
-
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
@@ -81,7 +72,7 @@ class _Drill:
 
         self.db, self.cfg, self.mode, self.out = db, cfg, mode, console
         self.report = DrillReport(mode)
-        self.clock = DrillClock(datetime.combine(datetime.now(UTC).date(), time(9), tzinfo=UTC))
+        self.clock = ManualClock(datetime.combine(datetime.now(UTC).date(), time(9), tzinfo=UTC))
         # No alert channel is configured in a drill: alerts land in the drill database's outbox.
         self.alerts = AlertEngine(AlertsConfig(), db=db, clock=self.clock)
         self.switch = KillSwitch(db, cfg, DRILL_BOOK, on_transition=self._announce)
@@ -102,9 +93,10 @@ class _Drill:
                 taker_fee_bps=0.0,
                 maker_fee_bps=0.0,
             )
-            from otonom_trader.broker.sim import SimulatedExchange
+            from otonom_trader.broker.config import BrokerConfig
+            from otonom_trader.broker.factory import build_broker
 
-            self.exchange = SimulatedExchange(sim_cfg)
+            self.exchange = build_broker(BrokerConfig(kind="sim", sim=sim_cfg), clock=self.clock)
             self.paper = PaperBroker(db, DRILL_PAPER_BOOK, paper_cfg, clock=self.clock)
         equity: Callable[[], Decimal] = lambda: account_equity(self.exchange)  # noqa: E731
         self.guarded = GuardedBroker(

@@ -52,6 +52,10 @@ log = logging.getLogger(__name__)
 
 _ATTEMPTS = 5
 _MAX_BOOK = 32
+#: The switch of every book at once: ``kill-switch trip`` with no scope trips it (and every
+#: existing book); each book's switch takes the trip over at its next evaluation, so a book
+#: first used after the emergency stop is halted too.
+ALL_BOOKS = "*"
 _MAX_ACTOR = 64
 
 
@@ -186,6 +190,7 @@ class KillSwitch:
     ) -> tuple[GuardDecision, list[KillSwitchTransition]]:
         with self.db.session() as session:
             row = self._load(session)
+            self._inherit_global_trip(session, row.record)
             holds = _loads(row.record.locks_json)
             cursors = _loads(row.record.cursors_json)
             before = (_dumps(holds), _dumps(cursors))
@@ -227,6 +232,19 @@ class KillSwitch:
                 session.flush()  # the version check: StaleDataError if another process won
             decision = self._decision(row.record, active_holds)
         return decision, transitions
+
+    def _inherit_global_trip(self, session: Session, record: KillSwitchStateRecord) -> None:
+        """Take over an all-books manual trip this book has not seen yet (see ``ALL_BOOKS``)."""
+        if self.book == ALL_BOOKS or record.manual:
+            return
+        everything = session.get(KillSwitchStateRecord, ALL_BOOKS)
+        if everything is None or not everything.manual:
+            return
+        reason = _loads(everything.numbers_json).get("manual_reason") or "emergency stop"
+        numbers = _loads(record.numbers_json)
+        numbers["manual_reason"] = f"all books: {reason}"
+        record.manual = True
+        record.numbers_json = _dumps(numbers)
 
     def _expire_holds(self, ctx: GuardContext, holds: dict[str, Any], now: datetime) -> list[str]:
         released = []
@@ -366,17 +384,32 @@ class KillSwitch:
     # ------------------------------------------------------------------ read side
 
     def status(self) -> tuple[bool, str | None]:
-        """``(active, reason)`` as persisted (what the last evaluation or manual action left)."""
-        with self.db.session() as session:
-            record = session.get(KillSwitchStateRecord, self.book)
-            if record is None:
-                return False, None
-            return bool(record.active), record.reason
+        """``(active, reason)`` as persisted (what the last evaluation or manual action left),
+        including an all-books trip this book has not evaluated yet."""
+        detail = self.detail()
+        return detail.active, detail.reason
 
     def detail(self) -> KillSwitchStatus:
-        """The whole persisted state of this book's switch."""
+        """The whole persisted state of this book's switch (an all-books trip included)."""
         with self.db.session() as session:
             record = session.get(KillSwitchStateRecord, self.book)
+            everything = (
+                session.get(KillSwitchStateRecord, ALL_BOOKS) if self.book != ALL_BOOKS else None
+            )
+            if everything is not None and everything.manual and not (record and record.manual):
+                # Not taken over yet (the book has not been evaluated since): it is halted all
+                # the same, and a status display must say so.
+                reason = _loads(everything.numbers_json).get("manual_reason")
+                return KillSwitchStatus(
+                    book=self.book,
+                    active=True,
+                    reason=f"manual: all books: {reason}",
+                    tripped_at=everything.tripped_at,
+                    manual=True,
+                    numbers=_frozen({"manual_reason": f"all books: {reason}"}),
+                    holds=_frozen(_loads(record.locks_json) if record else {}),
+                    updated_at=everything.updated_at,
+                )
             if record is None:
                 return KillSwitchStatus(
                     self.book, False, None, None, False, _frozen({}), _frozen({}), None

@@ -14,6 +14,9 @@ consumes one use of it. Kinds:
                     timeout gives up while the exchange still executes the request)
 ``drop_connection`` close the socket without reading a reply: nothing executed
 ``lost_reply``      execute the request (an order IS placed), then close the socket without reply
+``slow_reply``      execute the request (an order IS placed), then hold the reply ``seconds`` (or
+                    until ``release()``): the order is in flight for the client. ``executed`` is
+                    an event a test waits on to act at exactly that moment (kill the client)
 ==================  ===============================================================================
 
 ``execute=True`` on an error-status kind (5xx, ``code_-1007``) executes the request first and then
@@ -23,7 +26,7 @@ answers with the error instead of the real reply: the "it failed, but the order 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -39,6 +42,7 @@ class FaultKind(StrEnum):
     DELAY = "delay"
     DROP_CONNECTION = "drop_connection"
     LOST_REPLY = "lost_reply"
+    SLOW_REPLY = "slow_reply"
 
 
 _EXECUTABLE = frozenset(
@@ -56,6 +60,12 @@ class Fault:
     method: str | None = None
     seconds: float = 0.0
     execute: bool = False
+    executed: threading.Event = field(default_factory=threading.Event, repr=False)
+    released: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def release(self) -> None:
+        """End a ``slow_reply`` wait now (the reply is sent)."""
+        self.released.set()
 
     def matches(self, method: str, path: str) -> bool:
         """Whether a request with this method and path (no query string) triggers the fault."""
@@ -92,8 +102,8 @@ class FaultPlan:
             raise ValueError(f"inject_fault: unknown kind {kind!r} (known: {known})") from None
         if count < 1:
             raise ValueError(f"inject_fault: count must be at least 1, got {count}")
-        if fault_kind is FaultKind.DELAY and seconds <= 0:
-            raise ValueError("inject_fault: kind 'delay' needs seconds > 0")
+        if fault_kind in (FaultKind.DELAY, FaultKind.SLOW_REPLY) and seconds <= 0:
+            raise ValueError(f"inject_fault: kind {fault_kind.value!r} needs seconds > 0")
         if execute and fault_kind not in _EXECUTABLE:
             raise ValueError(
                 "inject_fault: execute=True applies to 5xx and code_-1007, "

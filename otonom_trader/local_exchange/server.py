@@ -229,6 +229,13 @@ def _make_handler(exchange: LocalExchangeServer) -> type[BaseHTTPRequestHandler]
                     exchange.handle(request)  # the request IS executed
                     self._drop()
                     return
+                elif fault.kind is FaultKind.SLOW_REPLY:
+                    reply = exchange.handle(request)  # the request IS executed ...
+                    fault.executed.set()
+                    fault.released.wait(fault.seconds)  # ... and its reply is late
+                    with contextlib.suppress(OSError):  # the client may be gone (killed)
+                        self._send(reply)
+                    return
                 else:
                     if fault.execute:
                         exchange.handle(request)

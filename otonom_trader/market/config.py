@@ -37,11 +37,19 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         self.source = parse_choice(self.source, DataSource, "source")
-        require(self.history_bars >= 2, "history_bars", f"must be at least 2, got {self.history_bars}")
-        require(self.annual_volatility_pct > 0, "annual_volatility_pct",
-                f"must be positive, got {self.annual_volatility_pct}")
+        require(
+            self.history_bars >= 2, "history_bars", f"must be at least 2, got {self.history_bars}"
+        )
+        require(
+            self.annual_volatility_pct > 0,
+            "annual_volatility_pct",
+            f"must be positive, got {self.annual_volatility_pct}",
+        )
         require(self.trend_bars >= 1, "trend_bars", f"must be at least 1, got {self.trend_bars}")
-        require(self.stale_after_timeframes >= 1, "stale_after_timeframes",
-                f"must be at least 1, got {self.stale_after_timeframes}")
+        require(
+            self.stale_after_timeframes >= 1,
+            "stale_after_timeframes",
+            f"must be at least 1, got {self.stale_after_timeframes}",
+        )
         if self.source == DataSource.CSV:
             require(bool(self.csv_path), "csv_path", "is required when source is csv")

@@ -49,9 +49,15 @@ class ExchangeMarketData(MarketDataSource):
         options: dict[str, Any] = {"defaultType": "spot"}
         if exchange_id == "binance":
             options.update(
-                {"fetchCurrencies": False, "fetchMargins": False, "fetchMarkets": {"types": ["spot"]}}
+                {
+                    "fetchCurrencies": False,
+                    "fetchMargins": False,
+                    "fetchMarkets": {"types": ["spot"]},
+                }
             )
-        self.exchange = exchange_class({"enableRateLimit": True, "timeout": timeout_ms, "options": options})
+        self.exchange = exchange_class(
+            {"enableRateLimit": True, "timeout": timeout_ms, "options": options}
+        )
         if base_url:
             route_ccxt_to(self.exchange, base_url)
         self.name = f"exchange ({exchange_id}{' @ ' + base_url if base_url else ''})"

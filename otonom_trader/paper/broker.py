@@ -53,6 +53,7 @@ class PaperBroker(Broker):
     """Paper book ``book`` in ``db``. Call ``set_price`` with the latest close before trading."""
 
     is_production = False
+    reports_orders_instantly = True  # the book is the venue: a fill and its order commit together
 
     def __init__(
         self,
@@ -192,6 +193,19 @@ class PaperBroker(Broker):
             timestamp=order.updated_at,
             latency_ms=0.0,
         )
+
+    def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> OrderFill | None:
+        """The paper order's outcome, or ``None`` when it never filled or was refused (a paper
+        order and its fill are written in one transaction, so no fill means never executed)."""
+        with self.db.session() as session:
+            order = session.scalars(
+                select(OrderRecord).where(
+                    OrderRecord.book == self.book, OrderRecord.client_order_id == client_order_id
+                )
+            ).first()
+            if order is None or not order.fills:
+                return None
+            return self._known_outcome(order)
 
     def cancel_order(self, symbol: str, order_id: str) -> None:
         # Paper orders fill at once; nothing ever rests, so any cancel targets an unknown order.

@@ -20,7 +20,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +32,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 class DatabaseError(RuntimeError):
     """The database cannot be used as it is (newer schema, bad URL, unreachable server)."""
+
+
+#: Advisory lock key that serialises schema migrations on PostgreSQL (any fixed 64-bit number).
+_MIGRATION_LOCK = 0x6F746F6E6F6D0001
 
 
 def default_sqlite_path() -> Path:
@@ -121,9 +125,14 @@ def preflight(url_or_path: str | Path | None) -> None:
 
 
 def _check_sqlite_schema(path: Path) -> None:
-    uri = f"file:{quote(str(path))}?immutable=1"
+    # Without a write-ahead log every committed page is in the file: read it ``immutable`` (no
+    # lock, no -wal/-shm created). With one (a process has it open, or one was killed), commits
+    # may live only in the log: read through SQLite's locks, read-only, like any reader.
+    wal = path.with_name(path.name + "-wal")
+    mode = "mode=ro" if wal.exists() else "immutable=1"
+    uri = f"file:{quote(str(path))}?{mode}"
     try:
-        conn = sqlite3.connect(uri, uri=True)
+        conn = sqlite3.connect(uri, uri=True, timeout=5.0)
         try:
             tables = {
                 row[0]: row[1]
@@ -140,6 +149,10 @@ def _check_sqlite_schema(path: Path) -> None:
             }
         finally:
             conn.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return  # another process is writing it: opening it waits its turn and checks again
+        raise DatabaseError(f"{path}: not a usable SQLite database ({exc})") from None
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(f"{path}: not a usable SQLite database ({exc})") from None
     if not tables:
@@ -268,6 +281,12 @@ class Database:
         cfg = _alembic_config(self.url)
         try:
             with self.engine.begin() as conn:
+                # Two processes opening a new database at once must not both create the schema:
+                # the first migrates, the second waits for it and then finds nothing to do.
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+                elif self.dialect == "sqlite":
+                    conn.exec_driver_sql("BEGIN EXCLUSIVE")
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "heads")
         except SQLAlchemyError as exc:

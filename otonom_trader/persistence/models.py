@@ -44,10 +44,15 @@ class DaemonRun(Base):
     strategy_name: Mapped[str] = mapped_column(String(128))
     strategy_version: Mapped[str] = mapped_column(String(32))
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    # The account the run traded (its lease, its books); NULL for runs before accounts existed.
+    account_id: Mapped[str | None] = mapped_column(String(32))
     summary_json: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_daemon_runs_status_finished", "status", "finished_at"),)
+    __table_args__ = (
+        Index("ix_daemon_runs_status_finished", "status", "finished_at"),
+        Index("ix_daemon_runs_account_status", "account_id", "status"),
+    )
 
 
 class OrderRecord(Base):

@@ -71,10 +71,18 @@ def apply_fill(
     """Record ``fill`` against ``order`` and move the book's cash and position.
 
     Fees are in the quote asset (brokers convert before this point). Returns the fill row, or
-    ``None`` when nothing was filled.
+    ``None`` when nothing was filled. Booking is once per order: an order that already has its
+    fill row (booked by the broker itself, by an earlier attempt or by recovery) is not booked
+    again, whoever calls.
     """
     if fill.quantity <= 0 or fill.price is None:
         return None
+    if order.id is not None:
+        booked = session.scalars(
+            select(FillRecord).where(FillRecord.order_id == order.id).limit(1)
+        ).first()
+        if booked is not None:
+            return booked
     account = session.get(BookAccount, book)
     if account is None:
         raise RuntimeError(f"book {book!r} has no account; call ensure_account first")

@@ -30,6 +30,7 @@ from otonom_trader.shadow.report import (
     plot_equity_curves,
     render_pairs,
     render_report,
+    shadow_books,
 )
 
 DEFAULT_WINDOW = timedelta(days=7)
@@ -134,6 +135,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--until", help="end: ISO date/datetime or a span back (default now)")
     parser.add_argument("--run-id", help="only the pairs of this daemon run")
     parser.add_argument(
+        "--account",
+        help="the account whose books to compare (default: the one used most recently)",
+    )
+    parser.add_argument(
         "--plot",
         metavar="PATH",
         help="where to write the equity PNG (default $OTONOM_HOME/reports/shadow-equity.png)",
@@ -168,7 +173,12 @@ def run_shadow_report(args: argparse.Namespace, *, now: datetime, console: Conso
         print(f"{_PROG}: --db: {exc}", file=sys.stderr)
         return 2
     try:
-        report = build_report(db, since=since, until=until, run_id=args.run_id)
+        try:
+            books = shadow_books(db, getattr(args, "account", None))
+        except LookupError as exc:
+            print(f"{_PROG}: --account: {exc}", file=sys.stderr)
+            return 2
+        report = build_report(db, since=since, until=until, run_id=args.run_id, books=books)
         render_report(report, console)
         render_pairs(report.pairs, console, last=args.pairs)
         nothing = report.run_id is None and not (
@@ -180,7 +190,7 @@ def run_shadow_report(args: argparse.Namespace, *, now: datetime, console: Conso
             )
             return 0
         try:
-            written = plot_equity_curves(db, target, since=since, until=until)
+            written = plot_equity_curves(db, target, since=since, until=until, books=books)
         except OSError as exc:
             print(f"{_PROG}: --plot: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
             return 1

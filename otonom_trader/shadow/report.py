@@ -35,7 +35,71 @@ from otonom_trader.shadow.ledger import ShadowLedger, ShadowPairView, one_line_e
 if TYPE_CHECKING:  # matplotlib is imported only when a plot is drawn (it is slow to import)
     from matplotlib.figure import Figure
 
-BOOKS: tuple[str, str] = ("paper", "broker")
+BOOKS: tuple[str, str] = ("paper", "broker")  # the two legs, as every table names them
+
+
+@dataclass(frozen=True)
+class ShadowBooks:
+    """The ledger books behind the two legs: an account's broker book and its shadow paper book.
+
+    Reports compare the books of one account only; ``LEGACY_BOOKS`` are the books of a database
+    written before accounts existed.
+    """
+
+    paper: str
+    broker: str
+
+    def of(self, leg: str) -> str:
+        """The book of leg ``paper`` or ``broker``."""
+        return self.paper if leg == "paper" else self.broker
+
+
+LEGACY_BOOKS = ShadowBooks("paper", "broker")
+
+
+def shadow_books(db: Database, account_id: str | None = None) -> ShadowBooks:
+    """The books of ``account_id``, or of the exchange account used most recently; the legacy
+    books when the database has no exchange account. An unknown id raises ``LookupError``."""
+    from otonom_trader.persistence.account_models import AccountRecord
+
+    with db.session() as session:
+        query = select(AccountRecord)
+        if account_id is not None:
+            query = query.where(AccountRecord.account_id == account_id)
+        else:
+            query = query.where(AccountRecord.venue != "paper").order_by(
+                AccountRecord.last_used_at.desc()
+            )
+        row = session.scalars(query.limit(1)).first()
+    if row is None:
+        if account_id is not None:
+            raise LookupError(f"no account {account_id!r} in this database")
+        return LEGACY_BOOKS
+    return ShadowBooks(f"paper:{row.account_id}", row.book)
+
+
+def _pairs_of_account(
+    session: Session, pairs: Sequence[ShadowPairView], books: ShadowBooks
+) -> list[ShadowPairView]:
+    """The pairs whose broker leg was an order of ``books.broker`` (pairs of one account)."""
+    if books == LEGACY_BOOKS:
+        return list(pairs)
+    from otonom_trader.persistence.models import OrderRecord
+
+    ids = [p.broker.client_order_id for p in pairs if p.broker.client_order_id]
+    ours: set[str] = set()
+    for start in range(0, len(ids), 500):
+        ours |= set(
+            session.scalars(
+                select(OrderRecord.client_order_id).where(
+                    OrderRecord.book == books.broker,
+                    OrderRecord.client_order_id.in_(ids[start : start + 500]),
+                )
+            )
+        )
+    return [p for p in pairs if p.broker.client_order_id in ours]
+
+
 ARTIFACT_KEY = "shadow-pairs"
 NO_PAIRS_MESSAGE = "no shadow pairs in this window"
 _BPS_QUANTUM = Decimal("0.0001")
@@ -202,13 +266,17 @@ def build_report(
     since: datetime | None,
     until: datetime | None,
     run_id: str | None = None,
+    books: ShadowBooks | None = None,
 ) -> ShadowReport:
-    """Compare the two books over ``[since, until]`` (either bound optional), or over one run."""
-    pairs = ShadowLedger(db).pairs(since=since, until=until, run_id=run_id)
+    """Compare the two books of one account (default: the most recently used) over
+    ``[since, until]`` (either bound optional), or over one run."""
+    books = books or shadow_books(db)
+    all_pairs = ShadowLedger(db).pairs(since=since, until=until, run_id=run_id)
     with db.session() as session:
+        pairs = _pairs_of_account(session, all_pairs, books)
         equity = {
-            book: equity_points(session, book, since=since, until=until, run_id=run_id)
-            for book in BOOKS
+            leg: equity_points(session, books.of(leg), since=since, until=until, run_id=run_id)
+            for leg in BOOKS
         }
     return ShadowReport(
         since=since,
@@ -382,7 +450,13 @@ def render_pairs(pairs: Sequence[ShadowPairView], console: Console, *, last: int
 # --------------------------------------------------------------------------- plot
 
 
-def equity_figure(db: Database, *, since: datetime | None, until: datetime | None) -> Figure:
+def equity_figure(
+    db: Database,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    books: ShadowBooks | None = None,
+) -> Figure:
     """A matplotlib figure with one equity line per book that has snapshots in the window.
 
     Built on ``Figure`` + the Agg canvas directly (no pyplot): no global state, no display, safe
@@ -392,8 +466,11 @@ def equity_figure(db: Database, *, since: datetime | None, until: datetime | Non
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
     from matplotlib.figure import Figure
 
+    books = books or shadow_books(db)
     with db.session() as session:
-        series = {book: equity_points(session, book, since=since, until=until) for book in BOOKS}
+        series = {
+            leg: equity_points(session, books.of(leg), since=since, until=until) for leg in BOOKS
+        }
     figure = Figure(figsize=(10, 5), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
@@ -437,10 +514,15 @@ def equity_figure(db: Database, *, since: datetime | None, until: datetime | Non
 
 
 def plot_equity_curves(
-    db: Database, path: Path, *, since: datetime | None, until: datetime | None
+    db: Database,
+    path: Path,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    books: ShadowBooks | None = None,
 ) -> Path:
     """Write the equity curves of both books as a PNG at ``path`` (parents created)."""
-    figure = equity_figure(db, since=since, until=until)
+    figure = equity_figure(db, since=since, until=until, books=books)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png")

@@ -46,6 +46,9 @@ class OrderIntent:
     quantity: Decimal
     signal_price: Decimal
     reason: str
+    # Open time of the closed candle whose signal this is: part of the order's identity, so a
+    # restarted cycle for the same candle recognises the order it already sent.
+    candle_time: str | None = None
 
 
 def condition_holds(condition: Condition, closes: list[float]) -> bool:
@@ -153,7 +156,14 @@ def size_intent(
     if signal.action is Action.SELL:
         if position_qty <= 0:
             return None
-        return OrderIntent(signal.symbol, OrderSide.SELL, position_qty, signal.price, signal.reason)
+        return OrderIntent(
+            signal.symbol,
+            OrderSide.SELL,
+            position_qty,
+            signal.price,
+            signal.reason,
+            signal.candle_time,
+        )
     sizing = strategy.sizing
     budget = to_decimal(sizing.value)
     if sizing.mode == "pct_equity":
@@ -164,5 +174,10 @@ def size_intent(
     if budget <= 0:
         return None
     return OrderIntent(
-        signal.symbol, OrderSide.BUY, budget / signal.price, signal.price, signal.reason
+        signal.symbol,
+        OrderSide.BUY,
+        budget / signal.price,
+        signal.price,
+        signal.reason,
+        signal.candle_time,
     )

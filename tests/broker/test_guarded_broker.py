@@ -32,6 +32,7 @@ from otonom_trader.guardrails.config import GuardrailConfig
 from otonom_trader.guardrails.kill_switch import KillSwitch
 from otonom_trader.market.symbols import to_unified
 from otonom_trader.persistence import Database
+from otonom_trader.testkit.clock import ManualClock
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -84,14 +85,6 @@ class HoldingsBroker(Broker):
         return True
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def buy(qty: str = "0.1", symbol: str = "BTC/USDT") -> OrderRequest:
     return OrderRequest(symbol=symbol, side=OrderSide.BUY, quantity=Decimal(qty))
 
@@ -100,7 +93,7 @@ def sell(qty: str, symbol: str = "BTC/USDT") -> OrderRequest:
     return OrderRequest(symbol=symbol, side=OrderSide.SELL, quantity=Decimal(qty))
 
 
-def guarded(db: Database, raw: HoldingsBroker, clock: Clock, **cfg: object) -> GuardedBroker:
+def guarded(db: Database, raw: HoldingsBroker, clock: ManualClock, **cfg: object) -> GuardedBroker:
     config = GuardrailConfig(**cfg)  # type: ignore[arg-type]
     switch = KillSwitch(db, config, "broker")
     return GuardedBroker(raw, config, kill_switch=switch, clock=clock)
@@ -143,7 +136,7 @@ def test_orders_pass_while_clear_and_are_rejected_with_the_reason_after_a_daily_
 ) -> None:
     raw = HoldingsBroker()
     raw.prices["BTC/USDT"] = Decimal(50_000)
-    clock = Clock(T0)
+    clock = ManualClock(T0)
     broker = guarded(sqlite_db, raw, clock)
     broker.place_order(buy("0.1"))  # 5,000 in BTC, 5,000 cash: equity 10,000
 
@@ -159,7 +152,7 @@ def test_orders_pass_while_clear_and_are_rejected_with_the_reason_after_a_daily_
 
 def test_cancel_passes_while_halted(sqlite_db: Database) -> None:
     raw = HoldingsBroker()
-    broker = guarded(sqlite_db, raw, Clock(T0))
+    broker = guarded(sqlite_db, raw, ManualClock(T0))
     broker.kill_switch.trip("drill", T0, actor="alice")
 
     broker.cancel_order("BTC/USDT", "123")
@@ -171,7 +164,7 @@ def test_reduce_only_policy_lets_only_position_reducing_sells_through(sqlite_db:
     raw = HoldingsBroker()
     raw.prices["BTC/USDT"] = Decimal(50_000)
     raw.prices["ETH/USDT"] = Decimal(2_000)
-    broker = guarded(sqlite_db, raw, Clock(T0), halt_policy="reduce_only")
+    broker = guarded(sqlite_db, raw, ManualClock(T0), halt_policy="reduce_only")
     broker.place_order(buy("0.1"))
     broker.kill_switch.trip("drill", T0, actor="alice")
 
@@ -190,7 +183,7 @@ def test_reduce_only_policy_lets_only_position_reducing_sells_through(sqlite_db:
 def test_reject_all_policy_rejects_even_a_closing_sell(sqlite_db: Database) -> None:
     raw = HoldingsBroker()
     raw.prices["BTC/USDT"] = Decimal(50_000)
-    broker = guarded(sqlite_db, raw, Clock(T0))
+    broker = guarded(sqlite_db, raw, ManualClock(T0))
     broker.place_order(buy("0.1"))
     broker.kill_switch.trip("drill", T0, actor="alice")
 
@@ -212,7 +205,7 @@ def test_shadow_books_share_one_decision(sqlite_db: Database) -> None:
     for raw in (paper, exchange):
         raw.prices["BTC/USDT"] = Decimal(50_000)
     switch = KillSwitch(sqlite_db, cfg, "broker")
-    clock = Clock(T0)
+    clock = ManualClock(T0)
     books = [
         GuardedBroker(
             raw, cfg, kill_switch=switch, equity_fn=lambda: account_equity(exchange), clock=clock
@@ -228,11 +221,14 @@ def test_shadow_books_share_one_decision(sqlite_db: Database) -> None:
             book.place_order(buy("0.01"))
 
 
-def test_venue_extras_stay_reachable_through_the_wrapper(sqlite_db: Database) -> None:
+def test_the_gate_forwards_only_the_broker_interface(sqlite_db: Database) -> None:
+    # The gate is the one object every order passes: nothing else of the venue leaks through
+    # it by accident (no attribute forwarding); the venue stays reachable by name.
     raw = HoldingsBroker()
-    broker = guarded(sqlite_db, raw, Clock(T0))
+    broker = guarded(sqlite_db, raw, ManualClock(T0))
 
-    assert broker.quote_asset == "USDT"
+    assert not hasattr(broker, "quote_asset")
+    assert broker.raw_broker.quote_asset == "USDT"  # type: ignore[attr-defined]
     assert broker.name == raw.name and broker.ping()
 
 
@@ -275,7 +271,7 @@ def test_cancels_always_pass_while_halted(
     sqlite_db: Database, policy: str, cancels: list[tuple[str, str]]
 ) -> None:
     raw = HoldingsBroker()
-    broker = guarded(sqlite_db, raw, Clock(T0), halt_policy=policy)
+    broker = guarded(sqlite_db, raw, ManualClock(T0), halt_policy=policy)
     broker.kill_switch.trip("halted", T0, actor="alice")
 
     for symbol, order_id in cancels:

@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from otonom_trader.testkit.clock import ManualClock
+
 ALWAYS_TRADE = Path(__file__).resolve().parents[1] / "fixtures" / "always_buy_v1.0.yaml"
 
 
-class SteppingClock:
-    """A clock the test moves: each ``advance`` is one candle later."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, hours: float = 1.0) -> None:
-        self.now += timedelta(hours=hours)
-
-
 @pytest.fixture
-def clock() -> SteppingClock:
-    return SteppingClock(datetime(2026, 6, 1, 12, 0, 30, tzinfo=UTC))
+def clock() -> ManualClock:
+    """Each ``advance()`` is one candle (1h) later."""
+    return ManualClock(datetime(2026, 6, 1, 12, 0, 30, tzinfo=UTC))
 
 
 @pytest.fixture

@@ -100,6 +100,19 @@ def test_ten_paper_runs_keep_one_consistent_book_to_the_cent(
     assert round(snapshots[-1].cash, 2) == round(account.cash, 2)
 
 
+def _leg_books(daemon: TradingDaemon) -> tuple[str, str]:
+    """(paper book, broker book) of a SHADOW or LIVE daemon: both belong to its account."""
+    account = daemon.context.account
+    return account.shadow_paper_book, account.book
+
+
+def _venue(daemon: TradingDaemon) -> Any:
+    """The venue behind the broker leg's gate (tests look at the exchange's own account)."""
+    leg = daemon.context.broker_leg
+    assert leg is not None
+    return leg.gate.raw_broker
+
+
 def test_shadow_sends_the_same_intents_to_both_books_and_pairs_them(
     tmp_path: Path, always_trade: Path, clock: Any
 ) -> None:
@@ -112,11 +125,14 @@ def test_shadow_sends_the_same_intents_to_both_books_and_pairs_them(
         orders = session.scalars(select(OrderRecord)).all()
         pairs = session.scalars(select(ShadowPair)).all()
         books = {s.book for s in session.scalars(select(PortfolioSnapshot)).all()}
-    paper = [o for o in orders if o.book == "paper"]
-    broker = [o for o in orders if o.book == "broker"]
+    paper_book, broker_book = _leg_books(daemon)
+    paper = [o for o in orders if o.book == paper_book]
+    broker = [o for o in orders if o.book == broker_book]
     assert len(paper) == len(broker) == len(pairs) > 0
     assert [(o.symbol, o.side) for o in paper] == [(o.symbol, o.side) for o in broker]
-    assert books == {"paper", "broker"}
+    assert books == {paper_book, broker_book}
+    assert broker_book == daemon.context.account.account_id
+    assert paper_book == f"paper:{broker_book}"
     # The simulated exchange has its own fill model: the books diverge in price.
     assert any(p.avg_fill_price != b.avg_fill_price for p, b in zip(paper, broker, strict=True))
     assert daemon.context.broker_name == "sim (simulated exchange)"
@@ -128,9 +144,8 @@ def test_shadow_broker_snapshot_equals_the_exchange_account(
     daemon = _daemon(tmp_path, always_trade, ExecutionMode.SHADOW, clock)
     summary = daemon.run_once()
 
-    broker_line = next(b for b in summary.books if b.book == "broker")
-    sim = daemon.context.broker
-    assert sim is not None
+    broker_line = next(b for b in summary.books if b.book == _leg_books(daemon)[1])
+    sim = _venue(daemon)
     assert broker_line.equity == sim.equity()  # type: ignore[attr-defined]
 
 
@@ -139,12 +154,12 @@ def test_sim_exchange_account_survives_a_restart(
 ) -> None:
     first = _daemon(tmp_path, always_trade, ExecutionMode.SHADOW, clock)
     first.run_once()
-    balances = first.context.broker.get_balances()  # type: ignore[union-attr]
+    balances = _venue(first).get_balances()
     first.close()
 
     second = _daemon(tmp_path, always_trade, ExecutionMode.SHADOW, clock)
 
-    assert second.context.broker.get_balances() == balances  # type: ignore[union-attr]
+    assert _venue(second).get_balances() == balances
 
 
 def test_live_uses_only_the_broker_and_logs_the_paper_book(
@@ -153,12 +168,12 @@ def test_live_uses_only_the_broker_and_logs_the_paper_book(
     daemon = _daemon(tmp_path, always_trade, ExecutionMode.LIVE, clock)
     summary = daemon.run_once()
 
-    assert {o.book for o in summary.orders} == {"paper", "broker"}
+    assert {o.book for o in summary.orders} == set(_leg_books(daemon))
     (tmp_path / "b").mkdir()  # a user's database path is never created beyond the file
     without_paper = _daemon(
         tmp_path / "b", always_trade, ExecutionMode.LIVE, clock, ["mode.paper_book_in_live=false"]
     )
-    assert {o.book for o in without_paper.run_once().orders} == {"broker"}
+    assert {o.book for o in without_paper.run_once().orders} == {without_paper.context.account.book}
 
 
 @pytest.mark.parametrize("mode", [ExecutionMode.LIVE, ExecutionMode.SHADOW])
@@ -191,7 +206,9 @@ def test_re_running_execute_for_the_same_cycle_sends_nothing_twice(
         count = session.scalar(select(func.count()).select_from(OrderRecord))
     assert len(first) == len(again) == count > 0
     assert all("not resent" in (line.error or "") for line in again)
-    assert len(ctx.broker._account.results) == count // 2  # type: ignore[union-attr]
+    broker_leg = ctx.broker_leg
+    assert broker_leg is not None
+    assert len(broker_leg.gate.raw_broker._account.results) == count // 2  # type: ignore[attr-defined]
 
 
 def test_bad_market_data_is_reported_and_not_traded(
@@ -255,6 +272,14 @@ def test_an_override_contradicting_an_explicit_argument_is_refused(
     with pytest.raises(ConfigError, match=f"^{named}.*{re.escape(override)}.*give one"):
         TradingDaemon(**arguments, overrides=[override])
     assert not any(tmp_path.iterdir())
+
+
+def test_the_same_mode_given_as_argument_and_override_is_no_contradiction(tmp_path: Path) -> None:
+    daemon = TradingDaemon(
+        db_path=tmp_path / "trader.db", mode="shadow", overrides=[*NO_ALERTS, "mode=shadow"]
+    )
+
+    assert daemon.config.mode.execution_mode is ExecutionMode.SHADOW
 
 
 def test_a_guard_config_beyond_the_bounds_is_refused_before_anything_is_opened(

@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 from otonom_trader.broker.types import OrderFill, OrderRequest, OrderSide, OrderStatus
 from otonom_trader.execution.journal import (
     already_sent,
+    intent_client_order_id,
+    intent_key,
     journal_order,
-    make_client_order_id,
     random_client_order_id,
     record_failure,
     record_fill,
@@ -26,32 +27,53 @@ BINANCE_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
 
+def _cid(
+    account: str = "binance-t-0123456789",
+    bot: str = "baseline v1.0",
+    symbol: str = "BTC/USDT",
+    side: str = "buy",
+    candle: str = "2025-06-01 10:00",
+    leg: str = "broker",
+) -> str:
+    key = intent_key(account=account, bot=bot, symbol=symbol, side=side, candle=candle)
+    return intent_client_order_id(key, leg)
+
+
 @given(
-    st.text(max_size=80),
-    st.integers(min_value=0, max_value=10**6),
+    st.text(max_size=40),
+    st.text(max_size=40),
     st.text(max_size=20),
     st.sampled_from(["buy", "sell"]),
     st.text(max_size=20),
+    st.text(max_size=20),
 )
 def test_client_id_when_any_input_then_deterministic_and_exchange_safe(
-    run_id: str, index: int, symbol: str, side: str, book: str
+    account: str, bot: str, symbol: str, side: str, candle: str, leg: str
 ) -> None:
-    cid = make_client_order_id(run_id, index, symbol, side, book)
-    assert cid == make_client_order_id(run_id, index, symbol, side, book)
+    cid = _cid(account, bot, symbol, side, candle, leg)
+    assert cid == _cid(account, bot, symbol, side, candle, leg)
     assert BINANCE_ID.match(cid)
 
 
-def test_client_id_when_any_part_differs_then_differs() -> None:
-    base = make_client_order_id("run", 0, "BTC/USDT", "buy", "paper")
+def test_client_id_when_any_part_of_the_intent_differs_then_differs() -> None:
+    base = _cid()
     others = {
-        make_client_order_id("run2", 0, "BTC/USDT", "buy", "paper"),
-        make_client_order_id("run", 1, "BTC/USDT", "buy", "paper"),
-        make_client_order_id("run", 0, "ETH/USDT", "buy", "paper"),
-        make_client_order_id("run", 0, "BTC/USDT", "sell", "paper"),
-        make_client_order_id("run", 0, "BTC/USDT", "buy", "probe"),  # same first letter
+        _cid(account="binance-p-0123456789"),
+        _cid(bot="baseline v1.1"),
+        _cid(symbol="ETH/USDT"),
+        _cid(side="sell"),
+        _cid(candle="2025-06-01 11:00"),
+        _cid(leg="paper"),
+        _cid(leg="probe"),  # same first letter as paper
     }
-    assert base not in others and len(others) == 5
+    assert base not in others and len(others) == 7
     assert BINANCE_ID.match(random_client_order_id())
+
+
+def test_client_id_when_a_restarted_run_makes_the_same_intent_then_same_id() -> None:
+    # The run is not part of the identity: a restarted cycle for the same candle finds its order.
+    assert _cid() == _cid()
+    assert _cid(leg="paper") != _cid(leg="broker")
 
 
 def test_journal_order_when_called_twice_then_one_row(any_db: Database) -> None:

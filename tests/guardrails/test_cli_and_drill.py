@@ -26,20 +26,36 @@ def test_trip_status_reset_through_the_cli_are_audited(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["kill-switch", "trip", "--reason", "exchange incident", "--actor", "alice"]) == 0
-    assert main(["kill-switch", "status"]) == 0
+    assert main(["kill-switch", "status", "--book", "paper"]) == 0
     halted = capsys.readouterr().out
     assert main(["kill-switch", "reset", "--reason", "all clear", "--actor", "bob"]) == 0
-    assert main(["kill-switch", "status"]) == 0
+    assert main(["kill-switch", "status", "--book", "*"]) == 0
     cleared = capsys.readouterr().out
 
-    assert "book 'paper'" in halted and "ACTIVE" in halted and "manual: exchange incident" in halted
+    assert "book 'paper'" in halted and "ACTIVE" in halted and "exchange incident" in halted
     assert "clear" in cleared and "alice" in cleared and "bob" in cleared
 
 
-def test_book_defaults_to_broker_in_shadow_mode(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["-o", "mode=shadow", "kill-switch", "trip", "--reason", "x"]) == 0
+def test_trip_without_a_scope_halts_every_book_and_names_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Arrange: two books exist (a paper book and an account's book)
+    assert main(["kill-switch", "trip", "--book", "paper", "--reason", "x"]) == 0
+    assert main(["kill-switch", "reset", "--book", "paper", "--reason", "x"]) == 0
+    assert main(["kill-switch", "trip", "--book", "binance-t-0123456789", "--reason", "x"]) == 0
+    assert main(["kill-switch", "reset", "--book", "binance-t-0123456789", "--reason", "x"]) == 0
+    capsys.readouterr()
 
-    assert "book 'broker'" in capsys.readouterr().out
+    # Act
+    assert main(["-o", "mode=shadow", "kill-switch", "trip", "--reason", "STOP"]) == 0
+    tripped = capsys.readouterr().out
+    assert main(["kill-switch", "status"]) == 0
+    listed = capsys.readouterr().out
+
+    # Assert: every book named, and the all-books switch covers books first used later
+    assert "book 'paper'" in tripped and "book 'binance-t-0123456789'" in tripped
+    assert "every book" in tripped
+    assert listed.count("ACTIVE") == 3 and "STOP" in listed
 
 
 def test_an_empty_reason_is_one_clear_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,64 @@
+"""A Prefect global concurrency limit per account, next to the database lease.
+
+Deployments of one account share the limit ``account-<account id>`` (one slot), so Prefect
+itself queues their runs and shows who waits in the UI; the database lease
+(``otonom_trader.accounts.lease``) still guards every other way in (a CLI run, the library). The
+limit is created on first use with one slot and then used with ``strict=True``: if it cannot be
+found or taken, the run does not trade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+@dataclass
+class AccountSlot:
+    """Whether the account's slot was taken, and if not, why."""
+
+    name: str
+    acquired: bool = False
+    reason: str = ""
+
+
+def limit_name(account_id: str) -> str:
+    """The global concurrency limit of an account."""
+    return f"account-{account_id}"
+
+
+def ensure_account_limit(name: str) -> None:
+    """Create the one-slot limit ``name`` unless it exists (a person may have changed it)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+
+
+@contextmanager
+def account_concurrency(account_id: str, wait_seconds: float) -> Iterator[AccountSlot]:
+    """Hold the account's Prefect concurrency slot for the block (wait up to ``wait_seconds``).
+
+    Yields an ``AccountSlot``; ``acquired`` is False when another run held the slot that long.
+    """
+    from prefect.concurrency.sync import concurrency
+
+    slot = AccountSlot(limit_name(account_id))
+    ensure_account_limit(slot.name)
+    try:
+        with concurrency(slot.name, occupy=1, timeout_seconds=wait_seconds, strict=True):
+            slot.acquired = True
+            yield slot
+            return
+    except TimeoutError:
+        slot.reason = (
+            f"account {account_id}: Prefect concurrency limit {slot.name!r} stayed taken by "
+            f"another run for {wait_seconds:.1f} s; ended without trading"
+        )
+    yield slot

@@ -1,0 +1,392 @@
+"""The execution engine: the one place where an intent becomes an order on a book.
+
+Every book a cycle trades is an :class:`ExecutionLeg` — its role (``paper`` or ``broker``, the
+shadow ledger's leg names), the ledger book that records it, and the gate (``GuardedBroker``)
+that is the only way to its venue. For every leg alike the engine
+
+1. derives the order's client id from the intent (account, bot, symbol, side, candle, leg), so a
+   restarted or overlapping cycle for the same candle computes the same id;
+2. journals it before sending; an id the journal already holds as sent is never sent again;
+3. sends it through the gate (kill-switch, venue) and books the fill on the leg's ledger book
+   (once per order, whoever books first: the paper venue books its own fills);
+4. in SHADOW, records both legs of each intent as a shadow pair.
+
+``recover`` runs first in every cycle (under the account's lease): each journaled order of an
+earlier cycle that is not final is looked up on its venue by client order id, its fill booked
+exactly once; an order the venue does not know is ``not_sent`` (it may be sent again) unless it is
+so young that it could still be in flight, in which case it stays ``unknown`` and blocks its
+symbol and side, with one alert, until a later cycle resolves it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from otonom_trader.broker.errors import AmbiguousOrderError, BrokerError, KillSwitchError
+from otonom_trader.broker.guarded import GuardedBroker
+from otonom_trader.broker.types import OrderFill, OrderRequest, OrderSide, OrderStatus
+from otonom_trader.daemon.summary import OrderLine
+from otonom_trader.execution.journal import (
+    OPEN_STATUSES,
+    already_sent,
+    intent_client_order_id,
+    intent_key,
+    journal_order,
+    record_failure,
+    record_fill,
+)
+from otonom_trader.market.rules import rules_for
+from otonom_trader.market.symbols import split
+from otonom_trader.persistence.database import Database
+from otonom_trader.persistence.models import OrderRecord
+from otonom_trader.portfolio.ledger import apply_fill, ensure_account, positions_of
+from otonom_trader.shadow.ledger import ShadowLedger, ShadowLeg
+from otonom_trader.strategy.signals import OrderIntent
+
+log = logging.getLogger(__name__)
+
+PAPER_ROLE = "paper"
+BROKER_ROLE = "broker"
+
+#: ``alert(message, dedupe_key)``: how the engine raises an alert (never raises itself).
+AlertFn = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class ExecutionLeg:
+    """One book the engine trades: its role, the ledger book recording it, and its gate."""
+
+    role: str
+    book: str
+    gate: GuardedBroker
+    quote_asset: str
+
+
+@dataclass(frozen=True)
+class LegResult:
+    """What happened to one leg of one intent."""
+
+    line: OrderLine
+    fill: OrderFill | None
+    error: BaseException | None
+
+
+@dataclass
+class RecoveryReport:
+    """What ``recover`` found: orders resolved from the venue, orders still unknown."""
+
+    resolved: list[str] = field(default_factory=list)
+    not_sent: list[str] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)
+    blocked: set[tuple[str, str, str]] = field(default_factory=set)  # (book, symbol, side)
+
+    def describe(self) -> list[str]:
+        """Notes for the run summary (empty when there was nothing to recover)."""
+        notes = []
+        if self.resolved:
+            notes.append(f"recovered {len(self.resolved)} order(s) of an earlier cycle")
+        if self.not_sent:
+            notes.append(f"{len(self.not_sent)} journaled order(s) never reached the venue")
+        for book, symbol, side in sorted(self.blocked):
+            notes.append(f"{book}: {side} {symbol} blocked until its unresolved order resolves")
+        return notes
+
+
+class ExecutionEngine:
+    """Journals, sends through the gate, books fills and pairs SHADOW legs — for every leg alike.
+
+    Args:
+        db: the trading database (journal, ledger, shadow ledger).
+        legs: the books to trade, in sending order (SHADOW: paper, then broker).
+        account_id: the executing account (part of every client order id).
+        bot: strategy name and version (part of every client order id).
+        mode: the execution mode's name, recorded on each journal row.
+        clock: aware UTC ``now``.
+        alert: called with ``(message, dedupe_key)`` for broker errors and unresolved orders.
+        shadow: record a shadow pair per intent (SHADOW mode).
+        ambiguity_window_s: an order younger than this and unknown to the venue may still be in
+            flight: it stays unknown instead of ``not_sent``.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        legs: Sequence[ExecutionLeg],
+        *,
+        account_id: str,
+        bot: str,
+        mode: str,
+        clock: Callable[[], datetime],
+        alert: AlertFn | None = None,
+        shadow: bool = False,
+        ambiguity_window_s: float = 15.0,
+    ) -> None:
+        self.db = db
+        self.legs = tuple(legs)
+        self.account_id = account_id
+        self.bot = bot
+        self.mode = mode
+        self.clock = clock
+        self._alert = alert
+        self._shadow = ShadowLedger(db) if shadow else None
+        self._window = timedelta(seconds=ambiguity_window_s)
+        self.blocked: set[tuple[str, str, str]] = set()
+
+    # ------------------------------------------------------------------ recovery
+
+    def recover(self) -> RecoveryReport:
+        """Resolve every journaled order an earlier cycle left open (see the module doc)."""
+        report = RecoveryReport()
+        for leg in self.legs:
+            with self.db.session() as session:
+                pending = list(
+                    session.scalars(
+                        select(OrderRecord)
+                        .where(
+                            OrderRecord.book == leg.book,
+                            OrderRecord.status.in_([s.value for s in OPEN_STATUSES]),
+                        )
+                        .order_by(OrderRecord.id)
+                    )
+                )
+            for record in pending:
+                self._recover_one(leg, record, report)
+        self.blocked = set(report.blocked)
+        return report
+
+    def _recover_one(self, leg: ExecutionLeg, record: OrderRecord, report: RecoveryReport) -> None:
+        cid = record.client_order_id
+        try:
+            found = leg.gate.fetch_order_by_client_id(record.symbol, cid)
+        except (BrokerError, NotImplementedError) as exc:
+            self._keep_unresolved(leg, record, report, f"could not be looked up: {exc}")
+            return
+        now = self.clock()
+        with self.db.session() as session:
+            row = session.get(OrderRecord, record.id)
+            assert row is not None
+            if OrderStatus(row.status) not in OPEN_STATUSES:
+                return  # resolved meanwhile (cannot happen under the lease; cheap to respect)
+            if found is not None:
+                record_fill(row, found, now)
+                if found.quantity > 0:
+                    ensure_account(session, leg.book, Decimal(0), leg.quote_asset)
+                    apply_fill(session, leg.book, row, found, now)
+                if OrderStatus(row.status) in OPEN_STATUSES:
+                    report.blocked.add((leg.book, row.symbol, row.side))
+                report.resolved.append(cid)
+                log.warning("recovered order %s from the venue: %s", cid, found.status.value)
+                return
+            young = now - row.created_at < self._window
+            if not young or leg.gate.reports_orders_instantly:
+                record_failure(
+                    row,
+                    OrderStatus.NOT_SENT,
+                    "the venue does not know this order: it was never placed",
+                    now,
+                )
+                report.not_sent.append(cid)
+                return
+        self._keep_unresolved(leg, record, report, "not found on the venue yet; may be in flight")
+
+    def _keep_unresolved(
+        self, leg: ExecutionLeg, record: OrderRecord, report: RecoveryReport, why: str
+    ) -> None:
+        """Mark the order unknown and block its symbol and side; alert when it *becomes*
+        unknown (one alert per unresolved order, not one per cycle)."""
+        report.unresolved.append(record.client_order_id)
+        report.blocked.add((leg.book, record.symbol, record.side))
+        with self.db.session() as session:
+            row = session.get(OrderRecord, record.id)
+            assert row is not None
+            newly = OrderStatus(row.status) is not OrderStatus.UNKNOWN
+            record_failure(row, OrderStatus.UNKNOWN, why, self.clock())
+        if newly:
+            self._raise_alert(
+                f"order {record.client_order_id} ({record.side} {record.symbol}, {leg.book}) "
+                f"is unresolved ({why}); no new {record.side} {record.symbol} until it resolves",
+                f"unresolved-order:{record.client_order_id}",
+            )
+
+    # ------------------------------------------------------------------ execution
+
+    def execute(self, intents: Sequence[OrderIntent], run_id: str) -> list[OrderLine]:
+        """Send every intent to every leg; journal first, never twice."""
+        lines: list[OrderLine] = []
+        for intent in intents:
+            results: dict[str, LegResult] = {}
+            for leg in self.legs:
+                result = self._send(leg, intent, run_id)
+                results[leg.role] = result
+                lines.append(result.line)
+            if self._shadow is not None and {PAPER_ROLE, BROKER_ROLE} <= set(results):
+                self._record_shadow_pair(run_id, intent, results[PAPER_ROLE], results[BROKER_ROLE])
+        return lines
+
+    def key_of(self, intent: OrderIntent, run_id: str) -> str:
+        """The intent's identity: the same in every run for one candle (see the journal)."""
+        return intent_key(
+            account=self.account_id,
+            bot=self.bot,
+            symbol=intent.symbol,
+            side=intent.side.value,
+            candle=intent.candle_time or f"run:{run_id}",
+        )
+
+    def _send(self, leg: ExecutionLeg, intent: OrderIntent, run_id: str) -> LegResult:
+        cid = intent_client_order_id(self.key_of(intent, run_id), leg.role)
+        quantity = intent.quantity
+        if intent.side is OrderSide.SELL:
+            quantity = self._sellable(leg, intent)
+        request = OrderRequest(
+            intent.symbol,
+            intent.side,
+            quantity if quantity > 0 else intent.quantity,
+            client_order_id=cid,
+        )
+        if (leg.book, intent.symbol, intent.side.value) in self.blocked:
+            # Not even journaled: the intent waits until the unresolved order resolves.
+            line = OrderLine(
+                book=leg.book,
+                symbol=intent.symbol,
+                side=intent.side.value,
+                requested_qty=request.quantity,
+                status="blocked",
+                filled_qty=Decimal(0),
+                price=None,
+                fee=Decimal(0),
+                client_order_id=cid,
+                error="blocked: an earlier order for this symbol and side is unresolved",
+            )
+            return LegResult(line, None, None)
+        with self.db.session() as session:
+            record = journal_order(
+                session,
+                request,
+                book=leg.book,
+                mode=self.mode,
+                run_id=run_id,
+                signal_price=intent.signal_price,
+                now=self.clock(),
+            )
+            if already_sent(record):
+                note = (
+                    f"already sent for this candle (earlier outcome: {record.status}, "
+                    f"{record.filled_qty} filled); not resent"
+                )
+                return LegResult(_not_sent_line(record, "already_sent", note), None, None)
+        fill: OrderFill | None = None
+        error: BaseException | None = None
+        try:
+            if quantity <= 0:
+                raise BrokerError(f"{leg.book} book holds no {split(intent.symbol)[0]} to sell")
+            fill = leg.gate.place_order(request)
+        except BrokerError as exc:  # AmbiguousOrderError included: recorded as UNKNOWN below
+            error = exc
+        with self.db.session() as session:
+            record = session.scalars(
+                select(OrderRecord).where(OrderRecord.client_order_id == cid)
+            ).one()
+            done = self.clock()
+            if fill is not None:
+                record_fill(record, fill, done)
+                ensure_account(session, leg.book, Decimal(0), leg.quote_asset)
+                apply_fill(session, leg.book, record, fill, done)
+            elif isinstance(error, AmbiguousOrderError):
+                record_failure(record, OrderStatus.UNKNOWN, str(error), done)
+                self.blocked.add((leg.book, intent.symbol, intent.side.value))
+            elif isinstance(error, KillSwitchError):
+                # Refused at the gate: it never left, so once the switch clears (a manual reset
+                # within the same candle) the same intent may still be sent.
+                record_failure(record, OrderStatus.NOT_SENT, str(error), done)
+            else:
+                record_failure(record, OrderStatus.REJECTED, str(error), done)
+            line = _line_from_record(record)
+        if error is not None and not isinstance(error, KillSwitchError) and leg.role == BROKER_ROLE:
+            self._raise_alert(
+                f"{intent.side.value} {intent.symbol}: {error}", f"broker-error:{cid}"
+            )
+        return LegResult(line, fill, error)
+
+    def _sellable(self, leg: ExecutionLeg, intent: OrderIntent) -> Decimal:
+        """A sell never exceeds what the leg's book bought, nor what its venue holds free."""
+        with self.db.session() as session:
+            position = positions_of(session, leg.book).get(intent.symbol)
+        held = position.quantity if position is not None else Decimal(0)
+        base = split(intent.symbol)[0]
+        free = sum((b.free for b in leg.gate.get_balances() if b.asset == base), Decimal(0))
+        quantity = min(intent.quantity, held, free)
+        try:
+            return rules_for(intent.symbol).round_quantity(quantity)
+        except BrokerError:
+            return quantity
+
+    def _record_shadow_pair(
+        self, run_id: str, intent: OrderIntent, paper: LegResult, broker: LegResult
+    ) -> None:
+        assert self._shadow is not None
+
+        def leg(result: LegResult) -> ShadowLeg:
+            if result.fill is not None:
+                return ShadowLeg.from_fill(result.fill)
+            if result.error is not None:
+                return ShadowLeg.from_error(result.error, result.line.client_order_id)
+            return ShadowLeg.skipped(result.line.error or "not sent", result.line.client_order_id)
+
+        self._shadow.record(
+            run_id=run_id,
+            intent_id=self.key_of(intent, run_id),
+            symbol=intent.symbol,
+            side=intent.side,
+            requested_qty=intent.quantity,
+            signal_price=intent.signal_price,
+            paper=leg(paper),
+            broker=leg(broker),
+            at=self.clock(),
+        )
+
+    def _raise_alert(self, message: str, dedupe_key: str) -> None:
+        log.warning("%s", message)
+        if self._alert is None:
+            return
+        try:
+            self._alert(message, dedupe_key)
+        except Exception:  # noqa: BLE001 - alerts never break trading
+            log.warning("alert failed; trading continues", exc_info=True)
+
+
+def _line_from_record(record: OrderRecord) -> OrderLine:
+    return OrderLine(
+        book=record.book,
+        symbol=record.symbol,
+        side=record.side,
+        requested_qty=record.requested_qty,
+        status=record.status,
+        filled_qty=record.filled_qty,
+        price=record.avg_fill_price,
+        fee=record.fee,
+        client_order_id=record.client_order_id,
+        error=record.error,
+    )
+
+
+def _not_sent_line(record: OrderRecord, status: str, note: str) -> OrderLine:
+    """A leg this run did not send: nothing of it filled in this run."""
+    return OrderLine(
+        book=record.book,
+        symbol=record.symbol,
+        side=record.side,
+        requested_qty=record.requested_qty,
+        status=status,
+        filled_qty=Decimal(0),
+        price=None,
+        fee=Decimal(0),
+        client_order_id=record.client_order_id,
+        error=note,
+    )
