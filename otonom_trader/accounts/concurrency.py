@@ -38,7 +38,14 @@ def ensure_account_limit(name: str) -> None:
         try:
             client.read_global_concurrency_limit_by_name(name)
         except ObjectNotFound:
-            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+            try:
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=name, limit=1)
+                )
+            except Exception:
+                # Two runs started together may both miss it and both create it: the loser's
+                # create fails, and the limit it wanted exists now.
+                client.read_global_concurrency_limit_by_name(name)
 
 
 @contextmanager
