@@ -18,30 +18,113 @@ retries that could re-run a completed execute.
 from __future__ import annotations
 
 import sys
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
-from prefect.context import get_run_context
+# -- command line (before Prefect's import, see check_argv) --------------------------------------
 
-from otonom_trader.accounts.concurrency import account_concurrency
-from otonom_trader.alerts.hooks import alert_on_flow_crashed, alert_on_flow_failure
-from otonom_trader.broker.errors import FinalBrokerError
-from otonom_trader.config.compose import config_hash, load_config
-from otonom_trader.config.errors import ConfigError, ConfigValueError
-from otonom_trader.daemon import steps
-from otonom_trader.daemon.context import CycleContext, build_context
-from otonom_trader.daemon.cycle import (
+USAGE = """usage: python flows/daemon.py [--cfg job] [--help] [KEY=VALUE | GROUP=OPTION ...]
+
+Runs one trading cycle as a Prefect flow with the configuration composed from conf/ and the
+overrides given (Hydra syntax). Examples:
+  python flows/daemon.py                                      PAPER, offline (the defaults)
+  python flows/daemon.py mode=shadow guardrails=conservative  SHADOW against the simulated exchange
+  python flows/daemon.py mode=shadow broker=binance_testnet broker.base_url=http://127.0.0.1:8765
+  python flows/daemon.py --cfg job                            print the composed config and exit
+
+Config groups and their options:
+"""
+
+
+def _groups_help() -> str:
+    from otonom_trader.config.compose import CONFIG_DIR
+
+    lines = []
+    for group in sorted(p for p in Path(CONFIG_DIR).iterdir() if p.is_dir()):
+        options = ", ".join(sorted(f.stem for f in group.glob("*.yaml")))
+        lines.append(f"  {group.name:<11} {options}")
+    return "\n".join(lines)
+
+
+def check_argv(argv: list[str]) -> tuple[int | None, list[str]]:
+    """Handle ``--help`` / ``--cfg job``, refuse unknown flags and validate every input.
+
+    Returns ``(status, overrides)``: a status to exit with now (0 after ``--help`` or
+    ``--cfg job``, 2 after one line on stderr), or ``None`` and the overrides to run with. Nothing
+    here imports Prefect, opens a connection or writes a file.
+    """
+    from otonom_trader.config.errors import ConfigError
+    from otonom_trader.config.validation import compose_validated, validate_cycle
+    from otonom_trader.persistence.database import DatabaseError
+
+    if "--help" in argv or "-h" in argv:
+        print(USAGE + _groups_help())
+        return 0, []
+    show_cfg = False
+    if "--cfg" in argv:
+        index = argv.index("--cfg")
+        if argv[index + 1 : index + 2] not in (["job"], ["all"]):
+            print("error: --cfg: expected 'job' (or 'all')", file=sys.stderr)
+            return 2, []
+        show_cfg = True
+        argv = argv[:index] + argv[index + 2 :]
+    overrides = [a for a in argv if a]
+    bad = [a for a in overrides if a.startswith("-")]
+    if bad:
+        print(
+            f"error: {bad[0]}: unknown flag; expected KEY=VALUE overrides (see --help)",
+            file=sys.stderr,
+        )
+        return 2, []
+    try:
+        if show_cfg:
+            from omegaconf import OmegaConf
+
+            raw, _ = compose_validated(overrides)
+            print(OmegaConf.to_yaml(raw, resolve=False), end="")
+            return 0, []
+        validate_cycle(overrides)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2, []
+    except DatabaseError as exc:
+        print(f"database error: {exc}", file=sys.stderr)
+        return 2, []
+    return None, overrides
+
+
+if __name__ == "__main__":
+    # Refuse a bad input before Prefect is even imported (about a second on these machines).
+    _EARLY_STATUS, _EARLY_OVERRIDES = check_argv(sys.argv[1:])
+    if _EARLY_STATUS is not None:
+        sys.exit(_EARLY_STATUS)
+
+
+# Imported only once the input is known good (see the early check above).
+from datetime import datetime  # noqa: E402
+from decimal import Decimal  # noqa: E402
+from typing import Any  # noqa: E402
+
+from prefect import flow, task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.context import get_run_context  # noqa: E402
+
+from otonom_trader.accounts.concurrency import account_concurrency  # noqa: E402
+from otonom_trader.alerts.hooks import alert_on_flow_crashed, alert_on_flow_failure  # noqa: E402
+from otonom_trader.broker.errors import FinalBrokerError  # noqa: E402
+from otonom_trader.config.compose import config_hash  # noqa: E402
+from otonom_trader.config.errors import ConfigError, ConfigValueError  # noqa: E402
+from otonom_trader.config.validation import validate_cycle  # noqa: E402
+from otonom_trader.daemon import steps  # noqa: E402
+from otonom_trader.daemon.context import CycleContext, build_context  # noqa: E402
+from otonom_trader.daemon.cycle import (  # noqa: E402
     EXIT_ACCOUNT_BUSY,
     SKIPPED,
     CycleSteps,
     record_skipped,
     run_cycle,
 )
-from otonom_trader.daemon.summary import BookLine, OrderLine, RunSummary
+from otonom_trader.daemon.summary import BookLine, OrderLine, RunSummary  # noqa: E402
+from otonom_trader.internal_errors import keep_tracebacks_off_the_console, log_path  # noqa: E402
 
 #: Errors that repeat whatever the wait: a refused key or signature, a missing permission (or a
 #: forbidden one), a bad configuration. Retrying them only delays the failure alert.
@@ -53,15 +136,36 @@ FINAL_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def _error_of(state: Any) -> BaseException | None:
+    """The exception a failed state holds (bare, or in the ``ResultRecord`` the engine wraps it
+    in when a result store is configured), else the one reading its result raises."""
+    data = getattr(state, "data", None)
+    error = getattr(data, "result", data)
+    if isinstance(error, BaseException):
+        return error
+    try:
+        result = state.result(raise_on_failure=False)
+    except Exception as exc:  # noqa: BLE001 - an unreadable result: judge what was raised
+        return exc
+    return result if isinstance(result, BaseException) else None
+
+
+def _input_error(state: Any) -> bool:
+    """True when a failed state holds a ``ConfigError`` (a refused input)."""
+    return isinstance(_error_of(state), ConfigError)
+
+
 def retry_unless_final(_task: Any, _task_run: Any, state: Any) -> bool:
     """Prefect ``retry_condition_fn``: retry a failed read unless its error is final."""
-    error = state.data if isinstance(state.data, BaseException) else None
-    if error is None:
-        try:
-            error = state.result(raise_on_failure=False)
-        except Exception as exc:  # noqa: BLE001 - an unreadable result: judge what was raised
-            error = exc
-    return not isinstance(error, FINAL_ERRORS)
+    return not isinstance(_error_of(state), FINAL_ERRORS)
+
+
+def _alert_on_failure(flow: Any, flow_run: Any, state: Any) -> Any:
+    """``on_failure``: alert, except for a refused input (the caller got its one-line error;
+    a bad deployment parameter must not page anyone on every scheduled run)."""
+    if _input_error(state):
+        return None
+    return alert_on_flow_failure(flow, flow_run, state)
 
 
 # Reads are safe to repeat; backoff 2 s then 10 s covers a brief exchange or network hiccup.
@@ -119,12 +223,12 @@ def health_check_task(ctx: CycleContext, run_id: str, now: datetime) -> steps.He
     name="otonom-daemon",
     log_prints=True,
     retries=0,
-    on_failure=[alert_on_flow_failure],
+    on_failure=[_alert_on_failure],
     on_crashed=[alert_on_flow_crashed],
 )
 def daemon(overrides: list[str] = []) -> RunSummary:  # noqa: B006 - the deployment parameter
     """One trading cycle with the configuration ``conf/`` + ``overrides``."""
-    raw, app = load_config(list(overrides))
+    raw, app = validate_cycle(list(overrides))
     ctx = build_context(app, config_hash(raw))
     run_context = get_run_context()
     flow_run_id = str(run_context.flow_run.id) if getattr(run_context, "flow_run", None) else None
@@ -155,68 +259,31 @@ FLOW_STEPS = CycleSteps(
 )
 
 
-# -- command line -------------------------------------------------------------------------------
-
-USAGE = """usage: python flows/daemon.py [--cfg job] [--help] [KEY=VALUE | GROUP=OPTION ...]
-
-Runs one trading cycle as a Prefect flow with the configuration composed from conf/ and the
-overrides given (Hydra syntax). Examples:
-  python flows/daemon.py                                      PAPER, offline (the defaults)
-  python flows/daemon.py mode=shadow guardrails=conservative  SHADOW against the simulated exchange
-  python flows/daemon.py mode=shadow broker=binance_testnet broker.base_url=http://127.0.0.1:8765
-  python flows/daemon.py --cfg job                            print the composed config and exit
-
-Config groups and their options:
-"""
-
-
-def _groups_help() -> str:
-    from otonom_trader.config.compose import CONFIG_DIR
-
-    lines = []
-    for group in sorted(p for p in Path(CONFIG_DIR).iterdir() if p.is_dir()):
-        options = ", ".join(sorted(f.stem for f in group.glob("*.yaml")))
-        lines.append(f"  {group.name:<11} {options}")
-    return "\n".join(lines)
-
-
-def main(argv: list[str]) -> int:
-    """Parse ``--cfg job`` / ``--help``, validate the config, run the flow, print the summary."""
+def main(argv: list[str], *, checked: bool = False) -> int:
+    """Validate every input (unless ``checked``), run the flow, print the summary."""
     from otonom_trader.config.errors import ConfigError
+    from otonom_trader.persistence.database import DatabaseError
 
-    if "--help" in argv or "-h" in argv:
-        print(USAGE + _groups_help())
-        return 0
-    show_cfg = False
-    if "--cfg" in argv:
-        index = argv.index("--cfg")
-        if argv[index + 1 : index + 2] not in (["job"], ["all"]):
-            print("error: --cfg takes 'job' (or 'all')", file=sys.stderr)
-            return 2
-        show_cfg = True
-        argv = argv[:index] + argv[index + 2 :]
-    overrides = [a for a in argv if a]
-    bad = [a for a in overrides if a.startswith("-")]
-    if bad:
-        print(f"error: unknown flag {bad[0]} (see --help)", file=sys.stderr)
-        return 2
-    try:
-        raw, _ = load_config(overrides)  # validate before Prefect starts or anything is sent
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return 2
-    if show_cfg:
-        from omegaconf import OmegaConf
-
-        print(OmegaConf.to_yaml(raw, resolve=False), end="")
-        return 0
+    status, overrides = (None, list(argv)) if checked else check_argv(list(argv))
+    if status is not None:
+        return status
+    # Past validation, an error is a bug or an outage: tracebacks go to the log file, not the
+    # terminal (the run's own log in Prefect keeps them too).
+    keep_tracebacks_off_the_console()
     try:
         summary = daemon(overrides)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
+    except DatabaseError as exc:
+        print(f"database error: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001 - the flow logged the traceback; one line here
-        print(f"cycle failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(
+            f"cycle failed: {type(exc).__name__}: {' '.join(str(exc).split())} "
+            f"(traceback in {log_path()})",
+            file=sys.stderr,
+        )
         return 1
     if summary.status == SKIPPED:
         print(f"skipped: {summary.notes[-1]}", file=sys.stderr)
@@ -226,4 +293,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(_EARLY_OVERRIDES, checked=True))

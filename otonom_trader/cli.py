@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from otonom_trader.broker.errors import BrokerError
 from otonom_trader.config.errors import ConfigError
@@ -30,11 +31,12 @@ def _daemon_once(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.guardrails:
         overrides.append(f"guardrails={args.guardrails}")
+    # TradingDaemon runs the one validation pass before it builds, opens or sends anything.
     daemon = TradingDaemon(
         db_path=args.db,
         strategy_path=args.strategy,
         broker_config_path=args.broker_config,
-        mode=ExecutionMode(args.mode),
+        mode=ExecutionMode(args.mode) if args.mode else None,
         overrides=overrides,
     )
     try:
@@ -48,9 +50,17 @@ def _daemon_once(args: argparse.Namespace) -> int:
     return 0 if summary.status == "succeeded" else 1
 
 
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse prints the usage and then the error; a user mistake here is one line (the
+    usage is one ``--help`` away). Subcommand parsers inherit this class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full parser, with each domain's subcommands registered by its own package."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="otonom-trader",
         description="Autonomous crypto trading daemon: cycles, reports, kill-switch, alerts.",
     )
@@ -68,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="Hydra config override, repeatable (e.g. -o broker=binance_testnet)",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands: argparse._SubParsersAction[Any] = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True
+    )
 
     once = commands.add_parser(
         "daemon-once",
@@ -81,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument(
         "--mode",
         choices=["paper", "shadow", "live"],
-        default="paper",
-        help="paper: paper book only; shadow: paper + broker side by side; live: broker",
+        default=None,
+        help="paper: paper book only; shadow: paper + broker side by side; live: broker "
+        "(default: the configured mode, paper)",
     )
     once.add_argument(
         "--broker-config",
@@ -134,8 +147,12 @@ def _globals_first(argv: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(_globals_first(sys.argv[1:] if argv is None else argv))
     try:
+        args = parser.parse_args(_globals_first(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:  # --help (0) or a bad flag (2, its one line already printed)
+        return int(exc.code or 0)
+    try:
+        _preflight(args)
         return int(args.func(args))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
@@ -148,6 +165,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: the traceback goes to the log file
+        import traceback
+
+        from otonom_trader.internal_errors import record_traceback
+
+        where = record_traceback(traceback.format_exc())
+        print(
+            f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
+            f"(traceback in {where})",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _preflight(args: argparse.Namespace) -> None:
+    """What every command is given is checked before any command opens or sends anything:
+    the overrides (secrets refused, every value in range), the ``--db`` database, an alerts
+    file given with ``--config``. A cycle's own inputs are checked by ``TradingDaemon``."""
+    from otonom_trader.config.validation import check_values, compose_validated
+
+    compose_validated(list(args.overrides))
+    alerts_file = getattr(args, "config", None)
+    if alerts_file:
+        from otonom_trader.alerts.channels import build_channels
+        from otonom_trader.alerts.loading import load_alerts_file
+        from otonom_trader.config.files import read_yaml_file
+
+        read_yaml_file(alerts_file, "alerts file")  # size and nesting bounds first
+        alerts = load_alerts_file(alerts_file)
+        check_values(alerts, "alerts.", label=f"{alerts_file}: ")
+        build_channels(alerts, source=f"{alerts_file}: ")
+    if args.db is not None:
+        from otonom_trader.persistence.database import preflight
+
+        preflight(args.db)
 
 
 if __name__ == "__main__":

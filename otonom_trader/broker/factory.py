@@ -20,27 +20,35 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from otonom_trader.broker.base import Broker
 from otonom_trader.broker.config import BrokerConfig
 from otonom_trader.config.errors import ConfigError
+from otonom_trader.config.files import read_yaml_file
 
 
 def load_broker_config(path: str | Path) -> BrokerConfig:
-    """Read and validate a ``broker.yaml``; errors name the file and the key."""
+    """Read and validate a ``broker.yaml``; errors name the file and the key.
+
+    ``kind`` is required: an empty file must not quietly mean the simulated exchange.
+    """
     file = Path(path).expanduser()
-    if not file.is_file():
+    if not file.exists():
         raise ConfigError(f"broker config file not found: {file}", key="broker_config")
-    try:
-        data = yaml.safe_load(file.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML ({exc.__class__.__name__})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}: expected a mapping of broker settings")
+    data = read_yaml_file(file, "broker config file")
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(
+            f"{file}: expected a mapping of broker settings with at least 'kind' "
+            "(sim, binance, bybit, ...)"
+        )
+    if "kind" not in data:
+        raise ConfigError(
+            "is required (sim, or a ccxt exchange id: binance, bybit, ...)", key=f"{file}: kind"
+        )
     from otonom_trader.config.compose import build_structured
+    from otonom_trader.config.validation import check_broker_values
 
     cfg = build_structured(BrokerConfig, data, prefix=f"{file}: ")
+    check_broker_values(cfg, label=f"{file}: ")
     _fill_keys_from_environment(cfg)
     return cfg
 

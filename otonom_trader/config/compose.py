@@ -86,9 +86,14 @@ def _to_object_checked(cfg: DictConfig, prefix: str = "") -> Any:
 def load_config(
     overrides: list[str] | None = None, config_dir: Path | None = None
 ) -> tuple[DictConfig, AppConfig]:
-    """Compose and validate: the raw config (for printing, unresolved) and the typed one."""
-    raw = compose_raw(overrides, config_dir)
-    return raw, to_app_config(raw)
+    """Compose and validate: the raw config (for printing, unresolved) and the typed one.
+
+    Refuses secrets given as overrides and checks every value's range
+    (``otonom_trader.config.validation``); files and URLs are checked by ``check_inputs``.
+    """
+    from otonom_trader.config.validation import compose_validated
+
+    return compose_validated(overrides, config_dir)
 
 
 def config_hash(raw: DictConfig) -> str:
@@ -146,6 +151,8 @@ def _one_line(exc: BaseException, prefix: str = "") -> ConfigError:
     message = getattr(inner, "msg", None) or str(inner)
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
     first = lines[0] if lines else type(exc).__name__
+    if re.fullmatch(r"Key '[^']*' is not in struct", first):
+        first = "not a key of this section (see --cfg job for the keys there are)"
     if isinstance(exc, HydraException) and inner is exc and len(lines) > 1:
         # e.g. "Error parsing override 'mode'" + "missing EQUAL at '<EOF>'"
         first = f"{lines[0]}: {lines[1]}"

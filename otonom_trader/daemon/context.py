@@ -20,9 +20,9 @@ from otonom_trader.accounts.identity import PAPER_ACCOUNT_ID, Account
 from otonom_trader.broker.base import Broker
 from otonom_trader.broker.factory import build_broker
 from otonom_trader.broker.guarded import GuardedBroker
-from otonom_trader.config.compose import PROJECT_ROOT
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.config.schema import AppConfig
+from otonom_trader.config.validation import resolve_project_path
 from otonom_trader.execution.engine import BROKER_ROLE, PAPER_ROLE, ExecutionEngine, ExecutionLeg
 from otonom_trader.execution.reconcile import Reconciler
 from otonom_trader.guardrails.kill_switch import KillSwitch
@@ -37,15 +37,6 @@ from otonom_trader.strategy.model import Strategy, load_strategy
 log = logging.getLogger(__name__)
 
 CONFIRM_ENV = "OTONOM_CONFIRM_PRODUCTION"
-
-
-def resolve_project_path(path: str) -> Path:
-    """A relative path is looked up in the working directory, then in the project."""
-    candidate = Path(path).expanduser()
-    if candidate.is_absolute() or candidate.exists():
-        return candidate
-    in_project = PROJECT_ROOT / candidate
-    return in_project if in_project.exists() else candidate
 
 
 @dataclass

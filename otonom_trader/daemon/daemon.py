@@ -21,8 +21,10 @@ from datetime import datetime
 from pathlib import Path
 
 from otonom_trader.broker.factory import load_broker_config
-from otonom_trader.config.compose import compose_raw, config_hash, to_app_config
+from otonom_trader.config.compose import compose_raw, config_hash
+from otonom_trader.config.errors import ConfigError
 from otonom_trader.config.schema import AppConfig
+from otonom_trader.config.validation import check_inputs, check_values, compose_validated
 from otonom_trader.daemon.context import CycleContext, build_context
 from otonom_trader.daemon.cycle import run_cycle
 from otonom_trader.daemon.summary import RunSummary
@@ -38,17 +40,30 @@ class TradingDaemon:
         db_path: str | Path | None = None,
         strategy_path: str | Path | None = None,
         broker_config_path: str | Path | None = None,
-        mode: ExecutionMode | str = ExecutionMode.PAPER,
+        mode: ExecutionMode | str | None = None,
         guard_cfg: GuardrailConfig | None = None,
         *,
         overrides: list[str] | None = None,
         config: AppConfig | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        raw = compose_raw(overrides or [])
+        overrides = list(overrides or [])
+        _refuse_contradictions(
+            overrides,
+            mode=mode,
+            db_path=db_path,
+            strategy_path=strategy_path,
+            broker_config_path=broker_config_path,
+            guard_cfg=guard_cfg,
+            config=config,
+        )
+        if config is None:
+            raw, app = compose_validated(overrides)
+        else:
+            raw, app = compose_raw([]), config
         self.config_hash = config_hash(raw)
-        app = config or to_app_config(raw)
-        app.mode.name = ExecutionMode(mode) if config is None else app.mode.name
+        if mode is not None:
+            app.mode.name = _execution_mode(mode)
         if db_path is not None:
             app.db.url = str(db_path)
         if strategy_path is not None:
@@ -57,6 +72,10 @@ class TradingDaemon:
             app.broker = load_broker_config(broker_config_path)
         if guard_cfg is not None:
             app.guardrails = replace(guard_cfg)
+        # The one validation pass of the flow and the CLI, on the assembled configuration:
+        # nothing is built, opened or sent before every input is known good.
+        check_values(app)
+        check_inputs(app)
         self.config = app
         self._clock = clock
         self._context: CycleContext | None = None
@@ -81,3 +100,48 @@ class TradingDaemon:
         if self._context is not None:
             self._context.close()
             self._context = None
+
+
+def _execution_mode(mode: ExecutionMode | str) -> ExecutionMode:
+    try:
+        return ExecutionMode(str(mode).lower())
+    except ValueError:
+        allowed = ", ".join(m.value for m in ExecutionMode)
+        raise ConfigError(f"must be one of {allowed}, got {mode!r}", key="mode") from None
+
+
+# The override keys that set what each explicit argument sets. A broker file and a
+# GuardrailConfig replace their whole section, so any override inside it would be discarded.
+_ARGUMENT_KEYS = {
+    "mode": ("mode", "mode.name"),
+    "db_path": ("db", "db.url"),
+    "strategy_path": ("strategy", "strategy.path"),
+}
+_ARGUMENT_SECTIONS = {"broker_config_path": "broker", "guard_cfg": "guardrails"}
+
+
+def _refuse_contradictions(overrides: list[str], **arguments: object) -> None:
+    """An explicit argument and an override that sets the same thing differently: refuse rather
+    than let one silently win (``mode=ExecutionMode.PAPER`` with ``overrides=["mode=shadow"]``).
+    The same value given both ways is no contradiction."""
+    config = arguments.pop("config")
+    for name, value in arguments.items():
+        if value is None:
+            continue
+        given = str(value.value if isinstance(value, ExecutionMode) else value)
+        for item in overrides:
+            key, _, text = item.partition("=")
+            key = key.strip().lstrip("+~")
+            in_section = key.split(".", 1)[0] == _ARGUMENT_SECTIONS.get(name)
+            differs = key in _ARGUMENT_KEYS.get(name, ()) and text.strip().lower() != given.lower()
+            if in_section or differs:
+                raise ConfigError(
+                    f"the {name}= argument says {given!r} but the override {item!r} says "
+                    "otherwise; give one",
+                    key=name,
+                )
+    if config is not None and overrides:
+        raise ConfigError(
+            f"both config= and overrides ({overrides[0]!r}) were given; give one",
+            key="overrides",
+        )

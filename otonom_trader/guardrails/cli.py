@@ -52,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     actions = ks.add_subparsers(dest="ks_action", metavar="ACTION", required=True)
     status = actions.add_parser("status", help="state, holds and the latest events")
-    status.add_argument("--limit", type=int, default=10, help="events to show (default 10)")
+    status.add_argument(
+        "--limit", type=_event_limit, default=10, help="events to show, 1 to 1000 (default 10)"
+    )
     trip = actions.add_parser("trip", help="halt trading by hand (until a manual reset)")
     reset = actions.add_parser("reset", help="clear the halt by hand")
     for parser in (status, trip, reset):
@@ -80,6 +82,16 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="paper: paper book; shadow: simulated exchange + paper book",
     )
     kill.set_defaults(func=drill_command)
+
+
+def _event_limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"expected 1 to 1000, got {value}")
+    return value
 
 
 def _app(args: argparse.Namespace) -> AppConfig:
@@ -117,13 +129,11 @@ def _database(args: argparse.Namespace, app: AppConfig | None = None) -> Databas
 def _controls(args: argparse.Namespace, *, for_change: bool) -> _Controls:
     """One book, one account's books, or every book (and, for a trip or reset, the all-books
     switch that covers books first used later)."""
+    if args.book and len(args.book) > 32:  # checked before the database is opened
+        raise ConfigError(f"book names are at most 32 characters, got {args.book!r}", key="--book")
     app = _app(args)
     db = _database(args, app)
     if args.book:
-        if len(args.book) > 32:
-            raise ConfigError(
-                f"book names are at most 32 characters, got {args.book!r}", key="--book"
-            )
         books = [args.book]
     elif args.account:
         books = _account_books(db, args.account)
@@ -181,7 +191,10 @@ def _account_books(db: Database, account_id: str) -> list[str]:
 
 def _actor(args: argparse.Namespace) -> str:
     if args.actor:
-        return str(args.actor)
+        actor = " ".join(str(args.actor).split())
+        if not 1 <= len(actor) <= 64:
+            raise ConfigError(f"must be 1 to 64 characters, got {len(actor)}", key="--actor")
+        return actor
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry in some containers
@@ -192,6 +205,8 @@ def _reason(args: argparse.Namespace) -> str:
     reason = " ".join(str(args.reason).split())
     if not reason:
         raise ConfigError("must not be empty", key="--reason")
+    if len(reason) > 500:
+        raise ConfigError(f"must be at most 500 characters, got {len(reason)}", key="--reason")
     return reason
 
 

@@ -44,9 +44,23 @@ def parse_timestamp(text: str) -> datetime:
         raise ValueError(f"timestamp {text!r} is not epoch ms, epoch s or ISO 8601") from None
 
 
-def _price(text: str) -> float:
+MAX_CSV_BYTES = 100_000_000
+# Far beyond any real price or volume; a larger number is a damaged cell (and would overflow the
+# book's Decimal arithmetic).
+MAX_VALUE = 1e15
+
+
+def _value(text: str, column: str) -> float:
     # An empty cell is a missing value: NaN, which the candle checks report (never traded on).
-    return float(text) if text else math.nan
+    if not text:
+        return math.nan
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{column} {text!r} is not a number") from None
+    if not -MAX_VALUE <= value <= MAX_VALUE:
+        raise ValueError(f"{column} {text!r} is not a finite number of at most {MAX_VALUE:g}")
+    return value
 
 
 class CsvMarketData(MarketDataSource):
@@ -59,13 +73,25 @@ class CsvMarketData(MarketDataSource):
         self._rows = self._read()
 
     def _read(self) -> dict[str | None, list[Candle]]:
-        if not self.path.is_file():
+        if not self.path.exists():
             raise ConfigError(f"CSV file not found: {self.path}", key="data.csv_path")
+        if not self.path.is_file():
+            raise ConfigError(f"{self.path}: expected a CSV file", key="data.csv_path")
+        size = self.path.stat().st_size
+        if size > MAX_CSV_BYTES:
+            raise ConfigError(
+                f"{self.path}: {size} bytes; expected a CSV file of at most {MAX_CSV_BYTES}",
+                key="data.csv_path",
+            )
         try:
             return self._parse()
         except (UnicodeDecodeError, csv.Error) as exc:
             raise ConfigError(
                 f"{self.path}: not a readable CSV file ({exc})", key="data.csv_path"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(
+                f"{self.path}: cannot read: {exc.strerror or exc}", key="data.csv_path"
             ) from None
 
     def _parse(self) -> dict[str | None, list[Candle]]:
@@ -83,7 +109,7 @@ class CsvMarketData(MarketDataSource):
                 try:
                     candle = Candle(
                         parse_timestamp(row["timestamp"]),
-                        *(_price(row[c]) for c in ("open", "high", "low", "close", "volume")),
+                        *(_value(row[c], c) for c in ("open", "high", "low", "close", "volume")),
                     )
                     symbol = to_unified(row["symbol"]) if row.get("symbol") else None
                 except ValueError as exc:

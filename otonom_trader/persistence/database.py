@@ -8,10 +8,13 @@ this code does not know) is refused rather than silently downgraded or misread.
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
@@ -19,6 +22,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from otonom_trader.home import otonom_home
@@ -52,7 +56,140 @@ def resolve_url(url_or_path: str | Path | None) -> str:
 
 def describe_url(url: str) -> str:
     """The URL with any password masked, for logs and summaries."""
-    return make_url(url).render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL: say so without echoing it
+        return "<malformed database URL>"
+
+
+def one_line(exc: BaseException) -> str:
+    """A driver error on one line: SQLAlchemy appends ``[SQL: …]`` and a "Background on this
+    error" link on lines of their own; the driver's own message is the first line."""
+    inner = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(inner).splitlines() if line.strip()]
+    return lines[0] if lines else type(inner).__name__
+
+
+def preflight(url_or_path: str | Path | None) -> None:
+    """Refuse a database this code cannot use, before anything is created or written.
+
+    For SQLite: a path whose directory does not exist (a user's path is never created beyond
+    the file itself; only the default ``$OTONOM_HOME`` is), a directory, a read-only file, a
+    file that is not SQLite, a schema written by a newer version, and a database at the newest
+    revision that lacks a table or a column (damaged). The file is opened ``immutable``: no
+    journal, no lock file, nothing written. Other databases are checked when connected.
+    """
+    if str(url_or_path or "").startswith("file:"):
+        raise DatabaseError(
+            f"SQLite URI file names are not supported ({url_or_path!s}); give a file path "
+            "or a sqlite:/// URL"
+        )
+    url = resolve_url(url_or_path)
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()  # loads the dialect and its driver module; connects to nothing
+    except Exception as exc:  # noqa: BLE001 - ArgumentError, NoSuchModuleError, a bad port
+        raise DatabaseError(
+            f"{describe_url(url)}: not a usable database URL ({one_line(exc)}); expected a "
+            "SQLite path or dialect+driver://host/database (postgresql+psycopg://…)"
+        ) from None
+    if parsed.get_backend_name() != "sqlite":
+        return
+    database = parsed.database or ""
+    if database in ("", ":memory:"):
+        return
+    if database.startswith("file:"):
+        raise DatabaseError(
+            f"SQLite URI file names are not supported ({database}); give a file path"
+        )
+    path = Path(database)
+    if (
+        url_or_path is None
+    ):  # the default path: $OTONOM_HOME may be created, so it must be creatable
+        existing = next(p for p in (path, *path.parents) if p.exists())
+        if existing != path and not existing.is_dir():
+            raise DatabaseError(
+                f"OTONOM_HOME ({path.parent}): {existing} is a file, not a directory"
+            )
+    if not path.exists():
+        if url_or_path is not None and not path.parent.is_dir():
+            raise DatabaseError(
+                f"{path}: directory {path.parent} does not exist (it is not created for you)"
+            )
+        return
+    if not path.is_file():
+        raise DatabaseError(f"{path}: expected a SQLite database file, found a directory")
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise DatabaseError(f"{path}: the database file must be readable and writable")
+    _check_sqlite_schema(path)
+
+
+def _check_sqlite_schema(path: Path) -> None:
+    # Without a write-ahead log every committed page is in the file: read it ``immutable`` (no
+    # lock, no -wal/-shm created). With one (a process has it open, or one was killed), commits
+    # may live only in the log: read through SQLite's locks, read-only, like any reader.
+    wal = path.with_name(path.name + "-wal")
+    mode = "mode=ro" if wal.exists() else "immutable=1"
+    uri = f"file:{quote(str(path))}?{mode}"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=5.0)
+        try:
+            tables = {
+                row[0]: row[1]
+                for row in conn.execute("SELECT name, sql FROM sqlite_master WHERE type='table'")
+            }
+            revisions = (
+                {row[0] for row in conn.execute("SELECT version_num FROM alembic_version")}
+                if "alembic_version" in tables
+                else set()
+            )
+            columns = {
+                name: {row[1] for row in conn.execute(f'PRAGMA table_info("{name}")')}
+                for name in tables
+            }
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return  # another process is writing it: opening it waits its turn and checks again
+        raise DatabaseError(f"{path}: not a usable SQLite database ({exc})") from None
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(f"{path}: not a usable SQLite database ({exc})") from None
+    if not tables:
+        return  # a new, empty database: migrations create the schema
+    if not revisions:
+        raise DatabaseError(
+            f"{path}: has tables but no schema revision (alembic_version): not an otonom_trader "
+            "database, or a damaged one"
+        )
+    script = ScriptDirectory.from_config(_alembic_config("sqlite://"))
+    unknown = revisions - {rev.revision for rev in script.walk_revisions()}
+    if unknown:
+        raise DatabaseError(_newer_schema_message(str(path), unknown))
+    if revisions != set(script.get_heads()):
+        return  # an older schema: migrations bring it up to date
+    from otonom_trader.persistence.registry import metadata
+
+    for table in metadata.sorted_tables:
+        if table.name not in columns:
+            raise DatabaseError(
+                f"{path}: table {table.name!r} is missing: the database is damaged "
+                "(restore it from a backup)"
+            )
+        missing = [c.name for c in table.columns if c.name not in columns[table.name]]
+        if missing:
+            raise DatabaseError(
+                f"{path}: table {table.name!r} lacks column {missing[0]!r}: the database is "
+                "damaged (restore it from a backup)"
+            )
+
+
+def _newer_schema_message(where: str, unknown: set[str]) -> str:
+    return (
+        f"database {where} has schema revision(s) {', '.join(sorted(unknown))} that this "
+        "version of otonom_trader does not know (it was written by a newer version); refusing "
+        "to use or downgrade it"
+    )
 
 
 def _alembic_config(url: str) -> Config:
@@ -77,6 +214,7 @@ class Database:
         echo: bool = False,
         migrate: bool = True,
     ) -> None:
+        preflight(url_or_path)
         self.url = resolve_url(url_or_path)
         self.engine = self._create_engine(self.url, busy_timeout_ms, echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -102,7 +240,9 @@ class Database:
         try:
             engine = create_engine(url, **kwargs)
         except Exception as exc:  # bad driver name, malformed URL
-            raise DatabaseError(f"cannot open database {describe_url(url)}: {exc}") from exc
+            raise DatabaseError(
+                f"cannot open database {describe_url(url)}: {one_line(exc)}"
+            ) from exc
         if parsed.get_backend_name() == "sqlite":
 
             @event.listens_for(engine, "connect")
@@ -132,24 +272,27 @@ class Database:
         try:
             current = self.current_revisions()
         except Exception as exc:
-            raise DatabaseError(f"cannot reach database {describe_url(self.url)}: {exc}") from exc
+            raise DatabaseError(
+                f"cannot reach database {describe_url(self.url)}: {one_line(exc)}"
+            ) from exc
         unknown = current - self.known_revisions()
         if unknown:
-            raise DatabaseError(
-                f"database {describe_url(self.url)} has schema revision(s) "
-                f"{', '.join(sorted(unknown))} that this version of otonom_trader does not know "
-                "(it was written by a newer version); refusing to use or downgrade it"
-            )
+            raise DatabaseError(_newer_schema_message(describe_url(self.url), unknown))
         cfg = _alembic_config(self.url)
-        with self.engine.begin() as conn:
-            # Two processes opening a new database at once must not both create the schema:
-            # the first migrates, the second waits for it and then finds nothing to do.
-            if self.dialect == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
-            elif self.dialect == "sqlite":
-                conn.exec_driver_sql("BEGIN EXCLUSIVE")
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "heads")
+        try:
+            with self.engine.begin() as conn:
+                # Two processes opening a new database at once must not both create the schema:
+                # the first migrates, the second waits for it and then finds nothing to do.
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+                elif self.dialect == "sqlite":
+                    conn.exec_driver_sql("BEGIN EXCLUSIVE")
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "heads")
+        except SQLAlchemyError as exc:
+            raise DatabaseError(
+                f"cannot migrate database {describe_url(self.url)}: {one_line(exc)}"
+            ) from exc
 
     @contextmanager
     def session(self) -> Iterator[Session]:

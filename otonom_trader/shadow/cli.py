@@ -88,13 +88,33 @@ def resolve_window(
     return since_at, until_at
 
 
+def _plot_target(plot: str | None) -> Path:
+    """Where the PNG goes. A path the user gives must name a ``.png`` file in a directory that
+    exists: nothing beyond the file itself is created (only the default reports folder is)."""
+    if not plot:
+        return default_plot_path()
+    target = Path(plot).expanduser()
+    if target.suffix.lower() != ".png":
+        raise ConfigError(f"expected a path ending in .png, got {plot!r}", key="--plot")
+    if target.is_dir():
+        raise ConfigError(f"{target} is a directory; expected a .png file path", key="--plot")
+    if not target.parent.is_dir():
+        raise ConfigError(
+            f"directory {target.parent} does not exist (it is not created for you)", key="--plot"
+        )
+    return target
+
+
+MAX_PAIRS = 10_000
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    if not 0 <= value <= MAX_PAIRS:
+        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_PAIRS}, got {value}")
     return value
 
 
@@ -143,6 +163,7 @@ def run_shadow_report(args: argparse.Namespace, *, now: datetime, console: Conso
     """The command with the clock and the console injected (tests pass their own)."""
     try:
         since, until = resolve_window(args.since, args.until, run_id=args.run_id, now=now)
+        target = _plot_target(args.plot)
     except ConfigError as exc:
         print(f"{_PROG}: {exc}", file=sys.stderr)
         return 2
@@ -160,17 +181,20 @@ def run_shadow_report(args: argparse.Namespace, *, now: datetime, console: Conso
         report = build_report(db, since=since, until=until, run_id=args.run_id, books=books)
         render_report(report, console)
         render_pairs(report.pairs, console, last=args.pairs)
-        target = Path(args.plot).expanduser() if args.plot else default_plot_path()
+        nothing = report.run_id is None and not (
+            report.paper.snapshot_count or report.broker.snapshot_count
+        )
+        if nothing:
+            console.print(
+                "no portfolio snapshots in this window: nothing to plot (no file written)"
+            )
+            return 0
         try:
             written = plot_equity_curves(db, target, since=since, until=until, books=books)
         except OSError as exc:
             print(f"{_PROG}: --plot: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
             return 1
-        nothing = report.run_id is None and not (
-            report.paper.snapshot_count or report.broker.snapshot_count
-        )
-        note = " (no portfolio snapshots in this window: nothing to plot)" if nothing else ""
-        console.print(f"equity plot written to {written}{note}", markup=False, soft_wrap=True)
+        console.print(f"equity plot written to {written}", markup=False, soft_wrap=True)
     finally:
         db.dispose()
     return 0

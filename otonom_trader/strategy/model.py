@@ -27,13 +27,13 @@ above slow; ``below`` for the opposite), ``rsi`` (period, ``below`` and/or ``abo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from otonom_trader.config.errors import ConfigError
+from otonom_trader.config.files import read_yaml_file
 from otonom_trader.market.candles import timeframe_seconds
 from otonom_trader.market.symbols import to_unified
 
@@ -54,6 +54,13 @@ REQUIRED_PARAMS = {
     "rsi": ("period",),
     "breakout": ("lookback", "direction"),
 }
+# Bounds a sane strategy stays far inside; beyond them a value is a typo, not a choice.
+MAX_NUMBER = 1e15
+MAX_QUOTE = 1e12  # quote currency per order or position
+MAX_LOOKBACK = 5_000  # candles an indicator may look back (data.history_bars is at most 10,000)
+MAX_SYMBOLS = 100
+TEXT_LIMITS = {"name": 100, "version": 40, "description": 2_000}
+_SYMBOL = re.compile(r"[A-Z0-9]{1,20}/[A-Z0-9]{1,20}")
 TOP_LEVEL = {
     "name",
     "version",
@@ -134,40 +141,8 @@ class Strategy:
 
 def load_strategy(path: str | Path) -> Strategy:
     """Read and validate a strategy YAML. Every error names the file and the key."""
-    file = Path(path)
-    if not file.is_file():
-        raise StrategyError(f"strategy file not found: {file}")
-    try:
-        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_StrictLoader)
-    except UnicodeDecodeError:
-        raise StrategyError(f"{file}: not a text (UTF-8) file") from None
-    except _DuplicateKeyError as exc:
-        raise StrategyError(f"{file}: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None)
-        raise StrategyError(f"{file}: not valid YAML{where}: {problem or exc}") from None
-    return parse_strategy(data, str(file))
-
-
-class _DuplicateKeyError(ValueError):
-    """A mapping names the same key twice (PyYAML would silently keep the last one)."""
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses duplicate keys: a second ``entry:`` must not silently
-    replace the first one's rules."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                line = key_node.start_mark.line + 1
-                raise _DuplicateKeyError(f"{key}: appears twice in one mapping (line {line})")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+    data = read_yaml_file(path, "strategy file", StrategyError)
+    return parse_strategy(data, str(Path(path)))
 
 
 def parse_strategy(data: Any, source: str) -> Strategy:
@@ -190,16 +165,24 @@ def parse_strategy(data: Any, source: str) -> Strategy:
         raise fail("version", f'must be text: write version: "{version}" (quoted)')
     if not isinstance(version, str | int) or isinstance(version, bool):
         raise fail("version", f'must be text like "1.0", got {version!r}')
-    for key in ("name", "description"):
-        if data.get(key) is not None and not isinstance(data[key], str):
-            raise fail(key, f"must be text, got {data[key]!r}")
+    for key, longest in TEXT_LIMITS.items():
+        text = data.get(key)
+        if text is not None and key != "version" and not isinstance(text, str):
+            raise fail(key, f"must be text, got {text!r}")
+        if text is not None and len(str(text)) > longest:
+            raise fail(key, f"must be at most {longest} characters, got {len(str(text))}")
     symbols = data["symbols"]
     if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
         raise fail("symbols", "must be a list of symbols like BTC/USDT")
+    if len(symbols) > MAX_SYMBOLS:
+        raise fail("symbols", f"lists {len(symbols)} symbols; expected at most {MAX_SYMBOLS}")
     try:
         unified = tuple(to_unified(s) for s in symbols)
     except ValueError as exc:
         raise fail("symbols", str(exc)) from None
+    for raw_symbol, symbol in zip(symbols, unified, strict=True):
+        if not _SYMBOL.fullmatch(symbol):
+            raise fail("symbols", f"{raw_symbol!r} is not a symbol like BTC/USDT (BASE/QUOTE)")
     repeated = sorted({s for s in unified if unified.count(s) > 1})
     if repeated:
         raise fail("symbols", f"lists {', '.join(repeated)} more than once")
@@ -226,6 +209,8 @@ def parse_strategy(data: Any, source: str) -> Strategy:
 def _number(value: Any, key: str, kind: type, fail: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise fail(key, f"must be a number, got {value!r}")
+    if not -MAX_NUMBER <= value <= MAX_NUMBER:  # also False for NaN
+        raise fail(key, f"must be a finite number of at most {MAX_NUMBER:g}, got {value!r}")
     if kind is int and int(value) != value:
         raise fail(key, f"must be a whole number, got {value!r}")
     return kind(value)
@@ -267,8 +252,8 @@ def _conditions(raw: Any, section: str, fail: Any) -> tuple[Condition, ...]:
 
 def _check_condition(name: str, p: dict[str, Any], key: str, fail: Any) -> None:
     for param in ("fast", "slow", "period", "lookback"):
-        if param in p and p[param] < 1:
-            raise fail(f"{key}.{param}", f"must be at least 1, got {p[param]}")
+        if param in p and not 1 <= p[param] <= MAX_LOOKBACK:
+            raise fail(f"{key}.{param}", f"must be in 1..{MAX_LOOKBACK} candles, got {p[param]}")
     if "fast" in p and p["fast"] >= p["slow"]:
         raise fail(f"{key}.fast", f"must be smaller than slow ({p['fast']} >= {p['slow']})")
     if "direction" in p:
@@ -305,14 +290,14 @@ def _sizing(raw: Any, fail: Any) -> Sizing:
     if "value" not in raw:
         raise fail("sizing.value", "is required")
     value = _number(raw["value"], "sizing.value", float, fail)
-    if value <= 0 or (mode == "pct_equity" and value > 100):
-        limit = "in (0, 100]" if mode == "pct_equity" else "positive"
+    if value <= 0 or value > (100 if mode == "pct_equity" else MAX_QUOTE):
+        limit = "in (0, 100]" if mode == "pct_equity" else f"in (0, {MAX_QUOTE:g}]"
         raise fail("sizing.value", f"must be {limit}, got {value}")
     cap = raw.get("max_position_quote")
     if cap is not None:
         cap = _number(cap, "sizing.max_position_quote", float, fail)
-        if cap <= 0:
-            raise fail("sizing.max_position_quote", f"must be positive, got {cap}")
+        if not 0 < cap <= MAX_QUOTE:
+            raise fail("sizing.max_position_quote", f"must be in (0, {MAX_QUOTE:g}], got {cap}")
     return Sizing(mode, value, cap)
 
 

@@ -169,6 +169,7 @@ def test_live_uses_only_the_broker_and_logs_the_paper_book(
     summary = daemon.run_once()
 
     assert {o.book for o in summary.orders} == set(_leg_books(daemon))
+    (tmp_path / "b").mkdir()  # a user's database path is never created beyond the file
     without_paper = _daemon(
         tmp_path / "b", always_trade, ExecutionMode.LIVE, clock, ["mode.paper_book_in_live=false"]
     )
@@ -184,10 +185,8 @@ def test_production_exchange_is_refused_without_confirmation(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("OTONOM_CONFIRM_PRODUCTION", raising=False)
-    daemon = _daemon(tmp_path, always_trade, mode, clock, ["broker=binance"])
-
     with pytest.raises(ConfigError, match="real money.*confirm_production"):
-        daemon.run_once()
+        _daemon(tmp_path, always_trade, mode, clock, ["broker=binance"])  # refused up front
     assert not (tmp_path / "trader.db").exists()  # refused before anything was opened or sent
 
 
@@ -250,3 +249,65 @@ def test_failed_cycle_is_recorded_as_failed(tmp_path: Path, always_trade: Path, 
         run = session.scalars(select(DaemonRun).where(DaemonRun.run_id == "boom")).one()
     assert run.status == "failed" and "data feed exploded" in (run.error or "")
     assert os.environ.get("OTONOM_HOME")  # the isolated home fixture is active
+
+
+def test_mode_override_without_a_mode_argument_runs_that_mode(tmp_path: Path) -> None:
+    daemon = TradingDaemon(db_path=tmp_path / "trader.db", overrides=[*NO_ALERTS, "mode=shadow"])
+
+    assert daemon.config.mode.execution_mode is ExecutionMode.SHADOW
+
+
+@pytest.mark.parametrize(
+    ("arguments", "override", "named"),
+    [
+        ({"mode": ExecutionMode.PAPER}, "mode=shadow", "mode"),
+        ({"mode": "live"}, "mode.name=paper", "mode"),
+        ({"strategy_path": "strategies/baseline_v1.0.yaml"}, "strategy.path=x.yaml", "strategy"),
+        ({"db_path": "x.db"}, "db.url=y.db", "db_path"),
+    ],
+)
+def test_an_override_contradicting_an_explicit_argument_is_refused(
+    tmp_path: Path, arguments: dict[str, Any], override: str, named: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"^{named}.*{re.escape(override)}.*give one"):
+        TradingDaemon(**arguments, overrides=[override])
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_same_mode_given_as_argument_and_override_is_no_contradiction(tmp_path: Path) -> None:
+    daemon = TradingDaemon(
+        db_path=tmp_path / "trader.db", mode="shadow", overrides=[*NO_ALERTS, "mode=shadow"]
+    )
+
+    assert daemon.config.mode.execution_mode is ExecutionMode.SHADOW
+
+
+def test_a_guard_config_beyond_the_bounds_is_refused_before_anything_is_opened(
+    tmp_path: Path,
+) -> None:
+    from otonom_trader.broker import GuardrailConfig
+
+    with pytest.raises(ConfigError, match="guardrails.max_consecutive_losses.*1000"):
+        TradingDaemon(
+            db_path=tmp_path / "trader.db",
+            guard_cfg=GuardrailConfig(max_consecutive_losses=10**30),
+            overrides=NO_ALERTS,
+        )
+    assert not (tmp_path / "trader.db").exists()
+
+
+def test_a_strategy_symbol_the_venue_does_not_list_is_refused_before_any_order(
+    tmp_path: Path,
+) -> None:
+    strategy = tmp_path / "foo.yaml"
+    text = (PROJECT_ROOT / "strategies" / "baseline_v1.0.yaml").read_text()
+    strategy.write_text(text.replace("ETH/USDT", "FOO/BAR"))
+
+    with pytest.raises(ConfigError, match="FOO/BAR is not a market of the venue"):
+        TradingDaemon(
+            db_path=tmp_path / "trader.db",
+            strategy_path=strategy,
+            mode=ExecutionMode.SHADOW,
+            overrides=NO_ALERTS,
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["foo.yaml"]

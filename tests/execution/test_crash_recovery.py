@@ -118,7 +118,10 @@ def _crash_and_restart(tmp: Path) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_a_cycle_killed_with_its_order_in_flight_never_sends_it_twice(tmp_path: Path) -> None:
-    results = [_crash_and_restart(tmp_path / f"round-{n}") for n in range(ROUNDS)]
+    rounds = [tmp_path / f"round-{n}" for n in range(ROUNDS)]
+    for folder in rounds:  # a database path is never created beyond the file itself
+        folder.mkdir()
+    results = [_crash_and_restart(folder) for folder in rounds]
 
     totals = Counter[str]()
     for result in results:

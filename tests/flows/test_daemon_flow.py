@@ -30,7 +30,7 @@ def test_retries_are_on_reads_only_and_never_on_execute_or_the_flow(
     assert m.snapshot_task.retries == 2
     assert m.execute_task.retries == 0
     assert not m.daemon.retries
-    assert [h.__name__ for h in m.daemon.on_failure_hooks] == ["alert_on_flow_failure"]
+    assert [h.__name__ for h in m.daemon.on_failure_hooks] == ["_alert_on_failure"]
     assert [h.__name__ for h in m.daemon.on_crashed_hooks] == ["alert_on_flow_crashed"]
 
 
@@ -95,3 +95,67 @@ def test_a_bad_override_fails_the_flow_with_the_key_named(
 
     assert state.is_failed()
     assert "guardrails.max_drawdown_pct" in str(state.message)
+
+
+def test_a_config_error_in_a_read_task_is_not_retried_but_other_errors_are(
+    daemon_flow_module: ModuleType,
+) -> None:
+    from prefect.states import Failed
+
+    from otonom_trader.config.errors import ConfigError
+
+    retry = daemon_flow_module._retry_unless_input_error
+
+    assert retry(None, None, Failed(data=ConfigError("bad", key="data.csv_path"))) is False
+    assert retry(None, None, Failed(data=TimeoutError("exchange slow"))) is True
+
+
+@pytest.fixture
+def alerts(daemon_flow_module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The failure alerts the flow's hook would send, recorded instead of sent."""
+    sent: list[str] = []
+    monkeypatch.setattr(
+        daemon_flow_module, "alert_on_flow_failure", lambda f, run, state: sent.append("sent")
+    )
+    return sent
+
+
+@pytest.mark.prefect
+def test_a_bad_input_given_to_the_flow_directly_fails_it_without_an_alert_or_a_database(
+    prefect_harness: None, daemon_flow_module: ModuleType, tmp_path: Path, alerts: list[str]
+) -> None:
+    # Arrange: a deployment parameter the command line would have refused (alerts recorded)
+
+    # Act
+    state = daemon_flow_module.daemon(
+        _overrides(tmp_path, "strategy.path=nope.yaml"), return_state=True
+    )
+
+    # Assert
+    assert state.is_failed()
+    assert "strategy.path" in str(state.message) and "not found" in str(state.message)
+    assert alerts == []
+    assert not (tmp_path / "flow.db").exists()
+
+
+@pytest.mark.prefect
+def test_an_internal_error_in_the_flow_still_sends_the_failure_alert(
+    prefect_harness: None,
+    daemon_flow_module: ModuleType,
+    tmp_path: Path,
+    alerts: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Arrange: a bug (not a user's input) while wiring the cycle (alerts recorded)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("wiring bug")
+
+    monkeypatch.setattr(daemon_flow_module, "build_context", broken)
+
+    # Act
+    state = daemon_flow_module.daemon(_overrides(tmp_path), return_state=True)
+
+    # Assert
+    assert state.is_failed() and "wiring bug" in str(state.message)
+    assert alerts == ["sent"]

@@ -107,7 +107,7 @@ def test_missing_column_when_loaded_then_one_line_config_error_naming_file(tmp_p
     [
         ("yesterday,1,2,0.5,1.5,1", "timestamp 'yesterday'"),
         ("99999999999999999999,1,2,0.5,1.5,1", "is not epoch ms"),
-        ("2025-06-01T00:00:00Z,1,2,0.5,abc,1", "could not convert"),
+        ("2025-06-01T00:00:00Z,1,2,0.5,abc,1", "close 'abc' is not a number"),
     ],
 )
 def test_bad_row_when_loaded_then_one_line_error_with_file_and_line(
