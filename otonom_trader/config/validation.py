@@ -41,6 +41,13 @@ _SECRET_NAME = re.compile(
     re.IGNORECASE,
 )
 _URL_WITH_PASSWORD = re.compile(r"://[^/@\s]*:[^/@\s]+@")
+# Apprise services whose URL *is* the credential (a bot token, a webhook secret): typed on the
+# command line it would be stored with the flow run like any other secret.
+_TOKEN_URL = re.compile(
+    r"\b(tgram|discord|slack|msteams|pover|pbul|gotifys?|matrixs?|mmosts?|rockets?|twilio|"
+    r"zulip|signals?|ntfys?|join|ifttt)://",
+    re.IGNORECASE,
+)
 SECRET_ENVIRONMENT = {
     "password": "OTONOM_SMTP_PASSWORD",
     "bot_token": "OTONOM_TELEGRAM_BOT_TOKEN",
@@ -92,6 +99,13 @@ def refuse_secret_overrides(overrides: list[str]) -> None:
             raise ConfigError(
                 f"secrets are not accepted as overrides (they would be stored with the flow run "
                 f"and in shell history); set {where} in the environment instead",
+                key=key,
+            )
+        if "=" in text and _TOKEN_URL.search(text.split("=", 1)[1]):
+            raise ConfigError(
+                "an alert URL carries its service's token and is not accepted as an override; "
+                "put it in config/alerts.yaml (git-ignored) or in the environment, e.g. "
+                "'alerts.urls=[${oc.env:OTONOM_ALERT_URL}]'",
                 key=key,
             )
         if "=" in text and _URL_WITH_PASSWORD.search(text.split("=", 1)[1]):

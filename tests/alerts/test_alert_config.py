@@ -129,3 +129,22 @@ def test_url_tokens_are_registered_as_secrets() -> None:
     assert channel.name == "url1"
     assert "TIiajkdnlazkcOXrIdevi7FQ" not in channel.masked_url
     assert MASKER.mask("token TIiajkdnlazkcOXrIdevi7FQ") == "token ****"
+
+
+def test_the_librarys_alert_engine_refuses_a_deeply_nested_file_in_one_line(
+    tmp_path: Path,
+) -> None:
+    # The guide's AlertEngine("config/alerts.yaml"), not only the CLI, reads files bounded.
+    from otonom_trader.alerts import AlertEngine
+    from otonom_trader.config.errors import ConfigError
+
+    nested = tmp_path / "alerts.yaml"
+    nested.write_text("urls: " + "[" * 200_000 + "\n")
+    bounded = tmp_path / "bounded.yaml"
+    bounded.write_text("max_attempts: 1000000000\n")
+
+    with pytest.raises(ConfigError) as deep:
+        AlertEngine(str(nested))
+    with pytest.raises(ConfigError, match="max_attempts"):
+        AlertEngine(str(bounded))
+    assert "nested" in str(deep.value) and "\n" not in str(deep.value)

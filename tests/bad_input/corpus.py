@@ -576,6 +576,12 @@ SECRET_CASES = [
     ),
     _override_case("secret-appended-key", "+broker.api_key=X", "broker.api_key", "environment"),
     _override_case(
+        "secret-telegram-url",
+        "alerts.urls=[tgram://123456:AAbotTOKEN/4242]",
+        "alerts.urls",
+        "token",
+    ),
+    _override_case(
         "secret-db-url-password",
         "db.url=postgresql+psycopg://u:pw@127.0.0.1/db",
         "db.url",
