@@ -143,12 +143,21 @@ class DailyLossGuard(Guardrail):
             .limit(1)
         ).first()
         # The last equity this guard itself saw before midnight: without snapshots (the guide's
-        # standalone GuardedBroker) it is the only record of yesterday's close.
+        # standalone GuardedBroker) it is the only record of yesterday's close. It is kept for
+        # the whole day as ``day_reference`` (``last_seen`` moves on with every evaluation).
+        reference = ctx.cursors.get("day_reference")
         seen_last = ctx.cursors.get("last_seen")
-        if isinstance(seen_last, dict):
-            seen_at = datetime.fromisoformat(seen_last["at"])
-            if seen_at < midnight and (before is None or seen_at > before[1]):
-                return Decimal(seen_last["equity"]), "last equity seen before 00:00 UTC", {}
+        kept: dict[str, Any] = {}
+        candidate: dict[str, Any] | None = None
+        if isinstance(reference, dict) and reference.get("date") == today:
+            candidate = reference
+        elif isinstance(seen_last, dict) and datetime.fromisoformat(seen_last["at"]) < midnight:
+            candidate = {"date": today, "at": seen_last["at"], "equity": seen_last["equity"]}
+            kept = {"day_reference": candidate}
+        if candidate is not None:
+            seen_at = datetime.fromisoformat(candidate["at"])
+            if before is None or seen_at > before[1]:
+                return Decimal(candidate["equity"]), "last equity seen before 00:00 UTC", kept
         if before is not None:
             return before[0], "last snapshot before 00:00 UTC", {}
         first_today = ctx.session.execute(

@@ -104,7 +104,7 @@ def test_a_config_error_in_a_read_task_is_not_retried_but_other_errors_are(
 
     from otonom_trader.config.errors import ConfigError
 
-    retry = daemon_flow_module._retry_unless_input_error
+    retry = daemon_flow_module.retry_unless_final
 
     assert retry(None, None, Failed(data=ConfigError("bad", key="data.csv_path"))) is False
     assert retry(None, None, Failed(data=TimeoutError("exchange slow"))) is True

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from book_rows import add_closed_trade, add_snapshot
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from otonom_trader.guardrails.config import GuardrailConfig
@@ -127,6 +127,19 @@ def aim(kind: str, random_equity: Decimal, model: EquityModel, now: datetime) ->
 
 @PROPERTY_SETTINGS
 @given(path=equity_paths())
+@example(  # found by Hypothesis: without snapshots, yesterday's last equity must outlive the
+    # first evaluation of the new day (it once did not)
+    path=(
+        Decimal("1"),
+        Decimal("5"),
+        False,
+        [
+            (1, "random", Decimal("1.02")),
+            (360, "daily_above", Decimal("1.00")),
+            (1, "random", Decimal("1.00")),
+        ],
+    )
+)
 def test_switch_is_active_exactly_when_daily_loss_or_drawdown_rules_say_so(
     shared_db: Database, path: tuple[Decimal, Decimal, bool, list[tuple[int, str, Decimal]]]
 ) -> None:

@@ -38,9 +38,9 @@ def test_an_unreadable_exchange_value_becomes_nan_instead_of_failing_the_cycle()
     assert math.isnan(_number(None)) and math.isnan(_number("x")) and _number("1.5") == 1.5
 
 
-@pytest.mark.parametrize(
-    ("bad_close", "reason"), [("5000000000", "jump"), ("nan", "NaN"), ("0", "non-positive")]
-)
+# (A NaN in a CSV is refused before the cycle starts, as a bad input file; from the exchange,
+# where no one can fix the file, it becomes NaN and skips the symbol: see the test above.)
+@pytest.mark.parametrize(("bad_close", "reason"), [("5000000000", "jump"), ("0", "non-positive")])
 def test_a_bad_close_in_a_csv_skips_its_symbol_and_the_cycle_trades_the_rest(
     tmp_path: Path, bad_close: str, reason: str
 ) -> None:
