@@ -23,6 +23,14 @@ from dataclasses import dataclass
 from otonom_trader.broker.config import BrokerConfig
 
 PAPER_ACCOUNT_ID = "paper"
+
+
+def shadow_paper_book(account_id: str) -> str:
+    """The paper book that shadows ``account_id`` in SHADOW mode (one per account, so a paper
+    book never mixes the history of two venues)."""
+    return f"paper:{account_id}"
+
+
 _VENUE_CHARS = re.compile(r"[^a-z0-9]+")
 
 
@@ -83,9 +91,8 @@ class Account:
 
     @property
     def shadow_paper_book(self) -> str:
-        """The paper book that shadows this account in SHADOW mode (one per account, so a paper
-        book never mixes the history of two venues)."""
-        return f"paper:{self.account_id}"
+        """The paper book that shadows this account in SHADOW mode."""
+        return shadow_paper_book(self.account_id)
 
     def describe(self) -> str:
         """One line for people: venue, environment, endpoint, label (never the key)."""

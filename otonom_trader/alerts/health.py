@@ -18,13 +18,14 @@ WATCHED_BOOKS = ("paper", "broker")
 
 def watched_books(session: Session) -> tuple[str, ...]:
     """``WATCHED_BOOKS`` plus the book and the shadow paper book of every account."""
+    from otonom_trader.accounts.identity import PAPER_ACCOUNT_ID, shadow_paper_book
     from otonom_trader.persistence.account_models import AccountRecord
 
     books = list(WATCHED_BOOKS)
     for account_id, book in session.execute(
         select(AccountRecord.account_id, AccountRecord.book).order_by(AccountRecord.created_at)
     ):
-        shadow = [] if book == "paper" else [f"paper:{account_id}"]
+        shadow = [] if book == PAPER_ACCOUNT_ID else [shadow_paper_book(account_id)]
         for candidate in (book, *shadow):
             if candidate not in books:
                 books.append(candidate)

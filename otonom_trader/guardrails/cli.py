@@ -175,7 +175,7 @@ def known_books(db: Database) -> list[str]:
 
 
 def _account_books(db: Database, account_id: str) -> list[str]:
-    from otonom_trader.accounts.identity import PAPER_ACCOUNT_ID
+    from otonom_trader.accounts.identity import PAPER_ACCOUNT_ID, shadow_paper_book
     from otonom_trader.persistence.account_models import AccountRecord
 
     with db.session() as session:
@@ -186,7 +186,7 @@ def _account_books(db: Database, account_id: str) -> list[str]:
             f"no account {account_id!r} in this database (see `kill-switch status`)",
             key="--account",
         )
-    return [book] if book == PAPER_ACCOUNT_ID else [book, f"paper:{account_id}"]
+    return [book] if book == PAPER_ACCOUNT_ID else [book, shadow_paper_book(account_id)]
 
 
 def _actor(args: argparse.Namespace) -> str:

@@ -60,6 +60,7 @@ LEGACY_BOOKS = ShadowBooks("paper", "broker")
 def shadow_books(db: Database, account_id: str | None = None) -> ShadowBooks:
     """The books of ``account_id``, or of the exchange account used most recently; the legacy
     books when the database has no exchange account. An unknown id raises ``LookupError``."""
+    from otonom_trader.accounts.identity import shadow_paper_book
     from otonom_trader.persistence.account_models import AccountRecord
 
     with db.session() as session:
@@ -75,7 +76,7 @@ def shadow_books(db: Database, account_id: str | None = None) -> ShadowBooks:
         if account_id is not None:
             raise LookupError(f"no account {account_id!r} in this database")
         return LEGACY_BOOKS
-    return ShadowBooks(f"paper:{row.account_id}", row.book)
+    return ShadowBooks(shadow_paper_book(row.account_id), row.book)
 
 
 def _pairs_of_account(
