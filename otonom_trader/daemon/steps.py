@@ -12,7 +12,7 @@ restarted process — for the same candle skips every order the journal says alr
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -161,12 +161,10 @@ def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
             if qty > 0 and signal.action is Action.HOLD and _exit_unfinished(session, book, symbol):
                 # The last exit filled only in part: the strategy wants to be flat, so the rest
                 # is sold now rather than at the next exit signal, hours later.
-                signal = Signal(
-                    symbol,
-                    Action.SELL,
-                    f"completing the exit: {qty} left after a partial fill",
-                    signal.price,
-                    signal.candle_time,
+                signal = replace(
+                    signal,
+                    action=Action.SELL,
+                    reason=f"completing the exit: {qty} left after a partial fill",
                 )
             signals.append(signal)
             position_value = qty * marks.get(symbol, Decimal(0))
@@ -240,15 +238,7 @@ def _fit_to_cash(
     affordable = rules.affordable_quantity(cash, intent.signal_price, fee_rate, slippage_rate)
     quantity = min(intent.quantity, affordable)
     cost = quantity * rules.worst_buy_price(intent.signal_price, slippage_rate) * (1 + fee_rate)
-    fitted = OrderIntent(
-        intent.symbol,
-        intent.side,
-        quantity,
-        intent.signal_price,
-        intent.reason,
-        intent.candle_time,
-    )
-    return fitted, cost
+    return replace(intent, quantity=quantity), cost
 
 
 def _round_intent(intent: OrderIntent, mark: Decimal | None) -> OrderIntent:
@@ -259,9 +249,7 @@ def _round_intent(intent: OrderIntent, mark: Decimal | None) -> OrderIntent:
     except BrokerError:
         quantity = intent.quantity  # a market the shipped rules do not know: the broker rounds
     price = mark if mark is not None else intent.signal_price
-    return OrderIntent(
-        intent.symbol, intent.side, quantity, price, intent.reason, intent.candle_time
-    )
+    return replace(intent, quantity=quantity, signal_price=price)
 
 
 def leg_valuation(

@@ -270,17 +270,9 @@ class ExecutionEngine:
         )
         if (leg.book, intent.symbol, intent.side.value) in self.blocked:
             # Not even journaled: the intent waits until the unresolved order resolves.
-            line = OrderLine(
-                book=leg.book,
-                symbol=intent.symbol,
-                side=intent.side.value,
-                requested_qty=request.quantity,
-                status="blocked",
-                filled_qty=Decimal(0),
-                price=None,
-                fee=Decimal(0),
-                client_order_id=cid,
-                error="blocked: an earlier order for this symbol and side is unresolved",
+            note = "blocked: an earlier order for this symbol and side is unresolved"
+            line = _unsent_line(
+                leg.book, intent.symbol, intent.side.value, request.quantity, cid, "blocked", note
             )
             return LegResult(line, None, None)
         with self.db.session() as session:
@@ -298,7 +290,16 @@ class ExecutionEngine:
                     f"already sent for this candle (earlier outcome: {record.status}, "
                     f"{record.filled_qty} filled); not resent"
                 )
-                return LegResult(_not_sent_line(record, "already_sent", note), None, None)
+                line = _unsent_line(
+                    record.book,
+                    record.symbol,
+                    record.side,
+                    record.requested_qty,
+                    record.client_order_id,
+                    "already_sent",
+                    note,
+                )
+                return LegResult(line, None, None)
         fill: OrderFill | None = None
         error: BaseException | None = None
         anomaly: str | None = None
@@ -470,17 +471,25 @@ def _line_from_record(record: OrderRecord) -> OrderLine:
     )
 
 
-def _not_sent_line(record: OrderRecord, status: str, note: str) -> OrderLine:
+def _unsent_line(
+    book: str,
+    symbol: str,
+    side: str,
+    requested: Decimal,
+    client_order_id: str,
+    status: str,
+    note: str,
+) -> OrderLine:
     """A leg this run did not send: nothing of it filled in this run."""
     return OrderLine(
-        book=record.book,
-        symbol=record.symbol,
-        side=record.side,
-        requested_qty=record.requested_qty,
+        book=book,
+        symbol=symbol,
+        side=side,
+        requested_qty=requested,
         status=status,
         filled_qty=Decimal(0),
         price=None,
         fee=Decimal(0),
-        client_order_id=record.client_order_id,
+        client_order_id=client_order_id,
         error=note,
     )

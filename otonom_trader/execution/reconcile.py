@@ -45,6 +45,7 @@ from otonom_trader.persistence.models import (
     FillRecord,
     OrderRecord,
 )
+from otonom_trader.portfolio.ledger import refresh_average
 
 log = logging.getLogger(__name__)
 
@@ -221,18 +222,13 @@ class Reconciler:
         now: datetime,
     ) -> None:
         before = row.quantity
-        if venue < before:
-            # What remains of the book's own holding keeps its cost.
-            cost_change = (
-                -(row.cost_basis - row.cost_basis * venue / before) if before else -(row.cost_basis)
-            )
-        else:
+        if venue < before:  # before > venue >= 0: what remains of the holding keeps its cost
+            cost_change = row.cost_basis * venue / before - row.cost_basis
+        else:  # what the venue holds beyond the book's enters at the venue's mark
             cost_change = (venue - before) * self._venue_mark(leg, row.symbol)
         row.cost_basis += cost_change
         row.quantity = venue
-        row.avg_entry_price = row.cost_basis / venue if venue > 0 else Decimal(0)
-        if venue <= 0:
-            row.cost_basis = Decimal(0)
+        refresh_average(row)
         row.updated_at = now
         session.add(
             BookAdjustment(

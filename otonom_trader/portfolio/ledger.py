@@ -170,7 +170,7 @@ def book_trade(
         position.realized_pnl += realized
         account.cash += notional - quote_fee
         account.realized_pnl += realized
-    _refresh_average(position)
+    refresh_average(position)
     fee_value = quote_fee + base_fee * trade.price + third_cost
     account.fees_paid += fee_value
     account.updated_at = now
@@ -219,11 +219,12 @@ def _spend_holding(
     holding.quantity -= spent
     holding.cost_basis -= cost
     holding.updated_at = now
-    _refresh_average(holding)
+    refresh_average(holding)
     return cost
 
 
-def _refresh_average(position: BookPosition) -> None:
+def refresh_average(position: BookPosition) -> None:
+    """``avg_entry_price`` from the cost basis; a position at or below zero is flat (no cost)."""
     if position.quantity > 0:
         position.avg_entry_price = position.cost_basis / position.quantity
     else:
