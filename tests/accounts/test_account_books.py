@@ -147,10 +147,9 @@ def test_a_real_account_is_valued_at_its_venues_prices_never_at_synthetic_ones(
     assert marks == {"BTC/USDT": Decimal("50000"), "ETH/USDT": Decimal("3000")}
 
 
-def test_the_legacy_broker_book_is_carried_over_to_the_account_that_traded_it(
-    tmp_path: Path,
-) -> None:
-    # Arrange: a database from before accounts: a 'broker' book traded by the simulated exchange
+def _legacy_database(tmp_path: Path) -> Path:
+    """A database from before accounts: a 'broker' book (peak 10,039) whose last SHADOW run
+    traded the simulated exchange."""
     db_path = tmp_path / "trader.db"
     database = Database(db_path)
     t0 = datetime(2026, 6, 1, tzinfo=UTC)
@@ -184,6 +183,14 @@ def test_the_legacy_broker_book_is_carried_over_to_the_account_that_traded_it(
             )
         )
     database.dispose()
+    return db_path
+
+
+def test_the_legacy_broker_book_is_carried_over_to_the_account_that_traded_it(
+    tmp_path: Path,
+) -> None:
+    # Arrange: a database from before accounts: a 'broker' book traded by the simulated exchange
+    db_path = _legacy_database(tmp_path)
 
     # Act: the first SHADOW cycle on that venue
     daemon = TradingDaemon(
@@ -212,25 +219,7 @@ def test_the_legacy_broker_book_is_carried_over_to_the_account_that_traded_it(
 def test_the_legacy_book_is_not_adopted_by_another_venue(
     tmp_path: Path, keys: None, local_binance: LocalBinanceExchange
 ) -> None:
-    db_path = tmp_path / "trader.db"
-    database = Database(db_path)
-    with database.session() as session:
-        session.add(
-            BookAccount(book="broker", quote_asset="USDT", cash=Decimal(1), initial_cash=Decimal(0))
-        )
-        session.add(
-            DaemonRun(
-                run_id="old",
-                status="succeeded",
-                mode="shadow",
-                broker="sim (simulated exchange)",
-                data_source="synthetic",
-                config_hash="x",
-                strategy_name="baseline",
-                strategy_version="1.0",
-            )
-        )
-    database.dispose()
+    db_path = _legacy_database(tmp_path)
 
     daemon = _shadow(db_path, local_binance.base_url)
     daemon.run_once()
