@@ -8,6 +8,7 @@ kill-switch. Implementations raise only :mod:`otonom_trader.broker.errors` excep
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,10 @@ class Broker(ABC):
     reports_orders_instantly: bool = False
     #: The venue's order-rate limits, ``(orders, seconds)`` each: the gate never sends more.
     order_rate_limits: tuple[tuple[int, float], ...] = ()
+    #: True when orders and reads may be sent from several threads at once (a remote exchange:
+    #: the cycle then sends the orders of different symbols in parallel, each symbol's one at a
+    #: time). In-process venues that keep their account in the database are used one at a time.
+    concurrent_orders: bool = False
 
     @abstractmethod
     def place_order(self, req: OrderRequest) -> OrderFill:
@@ -63,6 +68,16 @@ class Broker(ABC):
     def last_price(self, symbol: str) -> Decimal | None:
         """The venue's latest price of ``symbol`` when it knows one cheaply (else ``None``)."""
         return None
+
+    def last_prices(self, symbols: Sequence[str]) -> dict[str, Decimal]:
+        """The venue's latest prices of ``symbols`` (those it knows). An exchange answers all of
+        them with one request; the default asks ``last_price`` one by one."""
+        prices: dict[str, Decimal] = {}
+        for symbol in symbols:
+            price = self.last_price(symbol)
+            if price is not None:
+                prices[symbol] = price
+        return prices
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[OrderFill]:
         """Orders resting on the venue (all markets when ``symbol`` is None). Reconciliation

@@ -36,7 +36,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -62,6 +62,11 @@ from otonom_trader.broker.errors import (
     OrderNotFoundError,
     PermissionDeniedError,
     TemporaryBrokerError,
+)
+from otonom_trader.broker.request_budget import (
+    install_request_budget,
+    pooled_session,
+    shared_budget,
 )
 from otonom_trader.broker.types import (
     Balance,
@@ -96,10 +101,11 @@ _EXCHANGE_OPTIONS: dict[str, dict[str, Any]] = {
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
-#: Published order-rate limits per venue, ``(orders, seconds)``: Binance spot allows 50 orders
-#: per 10 s and 160,000 per day per account; Bybit spot 20 order creations per second.
+#: Published order-rate limits per venue, ``(orders, seconds)``: Binance spot allows 100 orders
+#: per 10 s and 200,000 per day per account (its exchangeInfo ``rateLimits``, type ORDERS);
+#: Bybit spot 20 order creations per second.
 ORDER_RATE_LIMITS: dict[str, tuple[tuple[int, float], ...]] = {
-    "binance": ((50, 10.0), (160_000, 86_400.0)),
+    "binance": ((100, 10.0), (200_000, 86_400.0)),
     "bybit": ((20, 1.0),),
 }
 
@@ -169,11 +175,77 @@ _MARKETS_CACHE: dict[tuple[str, bool, str | None], tuple[dict[str, Any], Any]] =
 _MARKETS_LOCK = threading.Lock()
 
 
-def clear_markets_cache() -> None:
-    """Forget every loaded market list (the next broker loads them again). For tests and for
-    a long-running process that wants fresh exchange rules."""
+def load_shared_markets(
+    exchange: Any,
+    kind: str,
+    base_url: str | None,
+    testnet: bool,
+    load: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """Give ``exchange`` its venue's markets: from this process (once loaded), else from the
+    disk cache while fresh, else ``load()`` from the exchange (then cached in both). Every ccxt
+    object of the same venue and host — the broker, the candle source — shares them."""
+    from otonom_trader.market.venue_markets import (
+        read_cached_markets,
+        register_venue_markets,
+        write_cached_markets,
+    )
+
+    key = (kind, testnet if base_url is None else False, base_url)
+    with _MARKETS_LOCK:
+        cached = _MARKETS_CACHE.get(key)
+    if cached is None:
+        cached = read_cached_markets(kind, base_url, testnet)
+        if cached is not None:
+            with _MARKETS_LOCK:
+                _MARKETS_CACHE.setdefault(key, cached)
+            register_venue_markets(cached[0])
+    if cached is not None:
+        markets, currencies = cached
+        exchange.set_markets(markets, currencies or None)
+        restored: dict[str, Any] = exchange.markets
+        return restored
+    loaded = load()
+    with _MARKETS_LOCK:
+        _MARKETS_CACHE.setdefault(key, (loaded, exchange.currencies))
+    write_cached_markets(kind, base_url, testnet, loaded, exchange.currencies)
+    register_venue_markets(loaded)
+    return loaded
+
+
+def share_markets(exchange: Any, kind: str, base_url: str | None, testnet: bool) -> None:
+    """Route every market load of a ccxt exchange object — ours, and the ones ccxt makes by
+    itself before a balance or order call — through ``load_shared_markets``, once at a time."""
+    load_from_venue = exchange.load_markets
+    lock = threading.Lock()
+
+    def load_markets(reload: bool = False, params: Any = None) -> dict[str, Any]:
+        if exchange.markets and not reload:
+            markets: dict[str, Any] = exchange.markets
+            return markets
+        with lock:
+            if exchange.markets and not reload:
+                return dict(exchange.markets)
+            if reload:
+                loaded: dict[str, Any] = load_from_venue(True, params or {})
+                return loaded
+            return load_shared_markets(
+                exchange, kind, base_url, testnet, lambda: load_from_venue(False, params or {})
+            )
+
+    exchange.load_markets = load_markets
+
+
+def clear_markets_cache(*, on_disk: bool = True) -> None:
+    """Forget every loaded market list, in this process and (``on_disk``) in the disk cache:
+    the next broker loads them again. For tests and for a long-running process that wants
+    fresh exchange rules."""
+    from otonom_trader.market.venue_markets import forget_cached_markets
+
     with _MARKETS_LOCK:
         _MARKETS_CACHE.clear()
+    if on_disk:
+        forget_cached_markets()
 
 
 def is_local_url(url: str | None) -> bool:
@@ -211,6 +283,9 @@ class CcxtBroker(Broker):
         self.name = cfg.display_name
         self.order_rate_limits = ORDER_RATE_LIMITS.get(cfg.kind, ())
         self.is_production = not cfg.testnet and not is_local_url(cfg.base_url)
+        # ccxt's synchronous exchange objects keep no per-request state a reply depends on, and
+        # requests' pooled session is shared by threads: orders may go out in parallel.
+        self.concurrent_orders = True
         #: HTTP status of the last reply (recorded by a requests hook; None before any reply).
         self.last_http_status: int | None = None
         self._exchange = self._build_exchange(cfg)
@@ -229,9 +304,8 @@ class CcxtBroker(Broker):
         options.update(_EXCHANGE_OPTIONS.get(cfg.kind, {}))
         options.update(dict(cfg.options or {}))
         params: dict[str, Any] = {
-            # ccxt paces requests by the venue's published weights; a local exchange (an offline
-            # drill, the tests) has no limits to respect, so it is not slowed down.
-            "enableRateLimit": not is_local_url(cfg.base_url),
+            # Paced by the account's shared request budget (installed below), not by ccxt.
+            "enableRateLimit": False,
             "timeout": int(cfg.timeout_ms),
             "options": options,
         }
@@ -248,6 +322,11 @@ class CcxtBroker(Broker):
             except ValueError as exc:
                 raise ConfigError(str(exc), key="broker.base_url") from None
         exchange.session.hooks["response"].append(self._remember_status)
+        pooled_session(exchange)
+        share_markets(exchange, cfg.kind, cfg.base_url, bool(cfg.testnet))
+        self.request_budget = shared_budget(cfg.kind, cfg.base_url, testnet=cfg.testnet)
+        if self.request_budget is not None:
+            install_request_budget(exchange, cfg.kind, self.request_budget)
         return exchange
 
     @staticmethod
@@ -321,17 +400,7 @@ class CcxtBroker(Broker):
         if self._exchange.markets:
             markets: dict[str, Any] = self._exchange.markets
             return markets
-        key = (self._kind, bool(self._cfg.testnet), self._cfg.base_url)
-        with _MARKETS_LOCK:
-            cached = _MARKETS_CACHE.get(key)
-        if cached is not None:
-            markets, currencies = cached
-            self._exchange.set_markets(markets, currencies)
-            restored: dict[str, Any] = self._exchange.markets
-            return restored
-        loaded = self.read("load markets", lambda: self._exchange.load_markets())
-        with _MARKETS_LOCK:
-            _MARKETS_CACHE.setdefault(key, (loaded, self._exchange.currencies))
+        loaded: dict[str, Any] = self.read("load markets", lambda: self._exchange.load_markets())
         return loaded
 
     def market_symbol(self, symbol: str) -> str:
@@ -555,6 +624,25 @@ class CcxtBroker(Broker):
         """The last traded price (one ticker request)."""
         return self.fetch_last_price(symbol)
 
+    def last_prices(self, symbols: Sequence[str]) -> dict[str, Decimal]:
+        """Last prices of ``symbols`` in one request (Binance: ``ticker/price`` for all
+        markets, weight 4; elsewhere ccxt's ``fetch_tickers``). Symbols the venue does not
+        quote are left out."""
+        markets = self.load_markets()
+        unified = [u for u in (_unified_or_none(s) for s in symbols) if u in markets]
+        if not unified:
+            return {}
+        if self._exchange.has.get("fetchLastPrices"):
+            raw = self.read("fetch last prices", lambda: self._exchange.fetch_last_prices())
+            values = {s: (raw.get(s) or {}).get("price") for s in unified}
+        else:
+            tickers = self.read("fetch tickers", lambda: self._exchange.fetch_tickers(unified))
+            values = {
+                s: (tickers.get(s) or {}).get("last") or (tickers.get(s) or {}).get("close")
+                for s in unified
+            }
+        return {s: _dec(v) for s, v in values.items() if v is not None}
+
     def fetch_last_price(self, symbol: str) -> Decimal:
         """Last traded price of a market."""
         unified = self.market_symbol(symbol)
@@ -705,6 +793,13 @@ class CcxtBroker(Broker):
                 quote,
             )
         return total, quote
+
+
+def _unified_or_none(symbol: str) -> str | None:
+    try:
+        return to_unified(symbol)
+    except ValueError:
+        return None
 
 
 def _trade(item: dict[str, Any]) -> Trade:

@@ -21,8 +21,10 @@ equity function as the broker, so one decision applies to both books.
 from __future__ import annotations
 
 import getpass
+import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -37,6 +39,7 @@ from otonom_trader.broker.types import (
     Position,
     Trade,
 )
+from otonom_trader.execution.account_view import AccountView
 from otonom_trader.guardrails.config import GuardrailConfig, HaltPolicy
 from otonom_trader.guardrails.kill_switch import GuardDecision, KillSwitch
 from otonom_trader.market.rules import MarketRules
@@ -115,6 +118,12 @@ class GuardedBroker(Broker):
         self.is_production = raw_broker.is_production
         self._order_rate = OrderRate(raw_broker.order_rate_limits)
         self.reports_orders_instantly = raw_broker.reports_orders_instantly
+        self.concurrent_orders = raw_broker.concurrent_orders
+        #: The account as read once this cycle (``read_account``), kept current with its fills.
+        self.account_view: AccountView | None = None
+        #: The latest closes handed to ``set_marks`` (the candles' prices this cycle).
+        self.marks: dict[str, Decimal] = {}
+        self._admission = threading.Lock()
 
     # ------------------------------------------------------------------ the gate
 
@@ -189,9 +198,40 @@ class GuardedBroker(Broker):
     def place_order(self, req: OrderRequest) -> OrderFill:
         """Check the kill-switch, the venue's rules and its order rate, then place through the
         wrapped broker."""
-        self.check_order(req)
-        self._order_rate.record(self._clock())
+        self.admit(req)
+        return self.transmit(req)
+
+    def admit(self, req: OrderRequest) -> GuardDecision:
+        """The gate's half of ``place_order``: check ``req`` (``check_order``) and take its slot
+        in the venue's order rate, atomically for concurrent callers. Raises what
+        ``check_order`` raises; then only ``transmit`` is left to do."""
+        with self._admission:
+            decision = self.check_order(req)
+            self._order_rate.record(self._clock())
+        return decision
+
+    def transmit(self, req: OrderRequest) -> OrderFill:
+        """Send an order ``admit`` let through (the venue's half of ``place_order``)."""
         return self.raw_broker.place_order(req)
+
+    # ------------------------------------------------------------------ the cycle's account
+
+    def read_account(
+        self, quote_asset: str, now: datetime, pool: Executor | None = None
+    ) -> AccountView:
+        """Read the venue's account once for this cycle (balances and open orders, at once when
+        ``pool`` is given); kept as ``account_view`` until ``forget_account``."""
+        self.account_view = AccountView.read(self.raw_broker, quote_asset, now, pool)
+        return self.account_view
+
+    def note_fill(self, fill: OrderFill) -> None:
+        """Apply a fill the cycle booked to the cycle's account view (if one was read)."""
+        if self.account_view is not None:
+            self.account_view.apply_fill(fill)
+
+    def forget_account(self) -> None:
+        """End of cycle: the next one reads the account afresh."""
+        self.account_view = None
 
     def cancel_order(self, symbol: str, order_id: str) -> None:
         """Always passes through, halted or not."""
@@ -222,9 +262,13 @@ class GuardedBroker(Broker):
     def last_price(self, symbol: str) -> Decimal | None:
         return self.raw_broker.last_price(symbol)
 
+    def last_prices(self, symbols: Sequence[str]) -> dict[str, Decimal]:
+        return self.raw_broker.last_prices(symbols)
+
     def set_marks(self, marks: Mapping[str, Decimal]) -> None:
         """Hand the latest closes to a venue that prices its own fills from them (the paper
         book, the simulated exchange); a real exchange has its own prices and ignores them."""
+        self.marks = dict(marks)
         setter = getattr(self.raw_broker, "set_price", None)
         if setter is None:
             return

@@ -216,14 +216,13 @@ def resolve_project_path(path: str) -> Path:
 
 
 def _check_strategy(app: AppConfig) -> Strategy:
-    from otonom_trader.market.rules import default_market_rules
     from otonom_trader.strategy.model import StrategyError, load_strategy
 
     path = resolve_project_path(app.strategy.path)
     if not path.exists():
         raise ConfigError(f"strategy file not found: {path}", key="strategy.path")
     strategy = load_strategy(path)
-    markets = default_market_rules()
+    markets = _known_markets(app)
     quote = app.broker.quote_asset
     for symbol in strategy.symbols:
         if symbol not in markets:
@@ -237,6 +236,24 @@ def _check_strategy(app: AppConfig) -> Strategy:
                 f"(broker.quote_asset); expected symbols like BTC/{quote}"
             )
     return strategy
+
+
+def _known_markets(app: AppConfig) -> dict[str, Any]:
+    """The shipped markets, and those of the configured venues' own market lists where this
+    machine has them cached (``market.venue_markets``; checked without a request)."""
+    from otonom_trader.market.rules import known_market_rules
+    from otonom_trader.market.venue_markets import read_cached_markets, register_venue_markets
+
+    venues: list[tuple[str, str | None, bool]] = []
+    if app.broker.kind != "sim":
+        venues.append((app.broker.kind, app.broker.base_url, bool(app.broker.testnet)))
+    if app.data.source == "exchange":
+        venues.append((app.data.exchange_id, app.data.exchange_base_url, False))
+    for kind, base_url, testnet in venues:
+        cached = read_cached_markets(kind, base_url, testnet)
+        if cached is not None:
+            register_venue_markets(cached[0])
+    return known_market_rules()
 
 
 def _check_data(app: AppConfig) -> None:

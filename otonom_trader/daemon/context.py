@@ -10,6 +10,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -63,6 +64,9 @@ class CycleContext:
     candles_price_the_venue: bool
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     notes: list[str] = field(default_factory=list)
+    #: Threads for the cycle's requests in flight at once (``execution.io_workers``; ``None``
+    #: when it is 1: everything in turn).
+    pool: ThreadPoolExecutor | None = None
 
     @property
     def executing_book(self) -> str:
@@ -88,6 +92,8 @@ class CycleContext:
 
     def close(self) -> None:
         """Release network connections and the database pool."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
         closables: list[Any] = [self.alerts, *(leg.gate for leg in self.legs), self.market_data]
         for closable in closables:
             try:
@@ -138,10 +144,17 @@ def build_context(
         on_transition_tx=getattr(alerts, "record_transition", None),
     )
     equity_source: Broker = broker if broker is not None else paper  # type: ignore[assignment]
+    candles_price_the_venue = _candles_price_the_venue(app, broker)
+    executing_gate: list[GuardedBroker] = []  # set below, once the gates exist
 
     def equity() -> Decimal:
         from otonom_trader.broker.guarded import account_equity
 
+        gate = executing_gate[0]
+        view = gate.account_view
+        if view is not None and broker is not None:
+            # The cycle's account read plus its own fills: no request per order.
+            return view.valuation(gate, account.book, gate.marks, candles_price_the_venue).equity
         return account_equity(equity_source, quote)
 
     # One kill switch and one equity for every leg: in SHADOW the account's decision also
@@ -157,6 +170,9 @@ def build_context(
     if broker is not None:
         legs.append(ExecutionLeg(BROKER_ROLE, account.book, gate(broker), quote))
     executing = legs[-1] if broker is not None else legs[0]
+    executing_gate.append(executing.gate)
+    workers = app.execution.io_workers
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="otonom-io") if workers > 1 else None
 
     def alert(message: str, dedupe_key: str) -> None:
         # Raised by the engine and the reconciler: broker errors, unresolved or anomalous
@@ -184,6 +200,7 @@ def build_context(
         shadow=mode is ExecutionMode.SHADOW,
         ambiguity_window_s=app.execution.ambiguity_window_seconds,
         price_band_pct=app.execution.price_band_pct,
+        pool=pool,
     )
     reconciler = Reconciler(
         db, kill_switch, app.execution.reconcile_policy, clock=clock, alert=alert
@@ -204,9 +221,10 @@ def build_context(
         alerts=alerts,
         config_hash=config_hash,
         broker_name=broker.name if broker is not None else "none (PAPER: paper book only)",
-        candles_price_the_venue=_candles_price_the_venue(app, broker),
+        candles_price_the_venue=candles_price_the_venue,
         clock=clock,
         notes=notes,
+        pool=pool,
     )
 
 

@@ -84,6 +84,8 @@ def run_cycle(
     try:
         return _run_leased(ctx, run_id, flow_run_id, cycle_steps, lease)
     finally:
+        for leg in ctx.legs:
+            leg.gate.forget_account()  # the next cycle reads the account afresh
         lease.release()
         steps.deliver_alerts(ctx)
 
@@ -107,8 +109,8 @@ def _run_leased(
         summary.notes.append(f"{abandoned} run(s) of a dead process marked abandoned")
     try:
         summary.notes.extend(ctx.engine.recover().describe())
-        for leg in ctx.legs:
-            summary.notes.extend(ctx.reconciler.reconcile(leg).describe())
+        for leg in ctx.legs:  # each reads its venue's account: the cycle's one read of it
+            summary.notes.extend(ctx.reconciler.reconcile(leg, ctx.pool).describe())
         now = ctx.clock()
         batch = cycle_steps.fetch_signal(ctx, now)
         summary.signals = steps.describe_signals(batch)

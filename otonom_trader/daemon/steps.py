@@ -127,11 +127,7 @@ def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
     strategy = ctx.strategy
     limit = max(ctx.config.data.history_bars, strategy.required_history)
     book = ctx.executing_book
-    max_jump = ctx.config.data.max_jump_pct
-    series_by_symbol: dict[str, CandleSeries] = {
-        s: with_jump_check(ctx.market_data.fetch(s, strategy.timeframe, limit, now), max_jump)
-        for s in strategy.symbols
-    }
+    series_by_symbol = _fetch_candles(ctx, limit, now)
     # No mark from a series whose prices cannot be believed (NaN, zero, a jump): such a symbol
     # is skipped, and a holding in it is valued at the venue's or the entry price instead.
     marks = {
@@ -187,6 +183,21 @@ def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
     return SignalBatch(
         tuple(signals), tuple(i for i in intents if i.quantity > 0), marks, tuple(issues)
     )
+
+
+def _fetch_candles(ctx: CycleContext, limit: int, now: datetime) -> dict[str, CandleSeries]:
+    """Every symbol's closed candles, jump-checked; requested in parallel from a source over
+    the network (an exchange), in turn from a local one (synthetic, CSV: no waiting to
+    overlap)."""
+    strategy, source = ctx.strategy, ctx.market_data
+    max_jump = ctx.config.data.max_jump_pct
+
+    def fetch(symbol: str) -> CandleSeries:
+        return with_jump_check(source.fetch(symbol, strategy.timeframe, limit, now), max_jump)
+
+    if ctx.pool is not None and source.fetches_over_network and len(strategy.symbols) > 1:
+        return dict(zip(strategy.symbols, ctx.pool.map(fetch, strategy.symbols), strict=True))
+    return {symbol: fetch(symbol) for symbol in strategy.symbols}
 
 
 def _exit_unfinished(session: Session, book: str, symbol: str) -> bool:
@@ -256,10 +267,14 @@ def leg_valuation(
     ctx: CycleContext, session: Session, leg: ExecutionLeg, marks: dict[str, Decimal]
 ) -> BookValuation:
     """A leg's book marked to market. The paper book's account *is* its ledger; an exchange
-    account is what the venue reports (see ``venue_valuation``)."""
+    account is what the venue reports: the cycle's one read of it with this cycle's fills
+    applied (``AccountView``), or — when that read could not be made — a read now."""
     if leg.role == PAPER_ROLE:
         return value_book(session, leg.book, marks)
     ensure_account(session, leg.book, Decimal(0), leg.quote_asset)
+    view = leg.gate.account_view
+    if view is not None:
+        return view.valuation(leg.gate, leg.book, marks, ctx.candles_price_the_venue)
     return venue_valuation(ctx, leg, marks)
 
 
@@ -368,7 +383,9 @@ def health_check(ctx: CycleContext, run_id: str, now: datetime) -> HealthReport:
     )
     ping: bool | None = None
     broker_leg = ctx.broker_leg
-    if broker_leg is not None:
+    if broker_leg is not None and broker_leg.gate.account_view is not None:
+        ping = True  # this cycle read the account: the venue answered and took the key
+    elif broker_leg is not None:
         try:
             ping = broker_leg.gate.ping()
         except BrokerError:

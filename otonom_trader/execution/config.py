@@ -24,8 +24,16 @@ class ExecutionConfig:
     price_band_pct: float = 10.0
     # A book that differs from its exchange: adopt (the exchange is the truth, recorded) or halt.
     reconcile_policy: str = "adopt"
+    # Requests a cycle keeps in flight at once (candles, account reads, orders of different
+    # symbols); 1 runs everything one after another. All of them spend one request budget.
+    io_workers: int = 10
 
     def __post_init__(self) -> None:
+        require(
+            type(self.io_workers) is int and 1 <= self.io_workers <= 64,
+            "io_workers",
+            f"must be an integer in [1, 64], got {self.io_workers!r}",
+        )
         require(
             0 <= self.lease_wait_seconds <= 3600,
             "lease_wait_seconds",

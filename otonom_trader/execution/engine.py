@@ -20,8 +20,11 @@ symbol and side, with one alert, until a later cycle resolves it.
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -118,6 +121,7 @@ class ExecutionEngine:
         ambiguity_window_s: an order younger than this and unknown to the venue may still be in
             flight: it stays unknown instead of ``not_sent``.
         price_band_pct: a fill price further than this from the signal's mark is not believed.
+        pool: threads to send the orders of different symbols in parallel (``None``: one by one).
     """
 
     def __init__(
@@ -133,6 +137,7 @@ class ExecutionEngine:
         shadow: bool = False,
         ambiguity_window_s: float = 15.0,
         price_band_pct: float = 10.0,
+        pool: Executor | None = None,
     ) -> None:
         self.db = db
         self.legs = tuple(legs)
@@ -145,6 +150,9 @@ class ExecutionEngine:
         self._window = timedelta(seconds=ambiguity_window_s)
         self._band = Decimal(str(price_band_pct)) / 100
         self.blocked: set[tuple[str, str, str]] = set()
+        self._pool = pool
+        # The database work of orders sent in parallel is done one order at a time.
+        self._db_lock = threading.RLock()
 
     # ------------------------------------------------------------------ recovery
 
@@ -163,17 +171,38 @@ class ExecutionEngine:
                         .order_by(OrderRecord.id)
                     )
                 )
-            for record in pending:
-                self._recover_one(leg, record, report)
+            # The venue is asked about every pending order at once; what it says is booked
+            # one order at a time, in journal order.
+            look_up = functools.partial(self._look_up, leg)
+            lookups = (
+                self._pool.map(look_up, pending)
+                if self._pool is not None and leg.gate.concurrent_orders and len(pending) > 1
+                else map(look_up, pending)
+            )
+            for record, found in zip(pending, list(lookups), strict=True):
+                self._recover_one(leg, record, found, report)
         self.blocked = set(report.blocked)
         return report
 
-    def _recover_one(self, leg: ExecutionLeg, record: OrderRecord, report: RecoveryReport) -> None:
-        cid = record.client_order_id
+    @staticmethod
+    def _look_up(leg: ExecutionLeg, record: OrderRecord) -> OrderFill | None | Exception:
+        """The venue's record of a journaled order (``None``: unknown to it), or why it could
+        not be looked up."""
         try:
-            found = leg.gate.fetch_order_by_client_id(record.symbol, cid)
+            return leg.gate.fetch_order_by_client_id(record.symbol, record.client_order_id)
         except (BrokerError, NotImplementedError) as exc:
-            self._keep_unresolved(leg, record, report, f"could not be looked up: {exc}")
+            return exc
+
+    def _recover_one(
+        self,
+        leg: ExecutionLeg,
+        record: OrderRecord,
+        found: OrderFill | None | Exception,
+        report: RecoveryReport,
+    ) -> None:
+        cid = record.client_order_id
+        if isinstance(found, Exception):
+            self._keep_unresolved(leg, record, report, f"could not be looked up: {found}")
             return
         now = self.clock()
         with self.db.session() as session:
@@ -234,17 +263,46 @@ class ExecutionEngine:
     # ------------------------------------------------------------------ execution
 
     def execute(self, intents: Sequence[OrderIntent], run_id: str) -> list[OrderLine]:
-        """Send every intent to every leg; journal first, never twice."""
-        lines: list[OrderLine] = []
-        for intent in intents:
-            results: dict[str, LegResult] = {}
-            for leg in self.legs:
-                result = self._send(leg, intent, run_id)
-                results[leg.role] = result
-                lines.append(result.line)
-            if self._shadow is not None and {PAPER_ROLE, BROKER_ROLE} <= set(results):
+        """Send every intent to every leg; journal first, never twice.
+
+        With a pool and venues that take concurrent orders, the symbols go out in parallel —
+        each symbol's intents one after another, each intent's legs in order — and the lines
+        come back in the intents' order, as if sent one by one. The database work of every
+        order (journal, kill-switch check, booking) is done one order at a time; only the
+        venues' replies are awaited together."""
+        by_symbol: dict[str, list[int]] = {}
+        for index, intent in enumerate(intents):
+            by_symbol.setdefault(intent.symbol, []).append(index)
+        lines_of: dict[int, list[OrderLine]] = {}
+
+        def send_symbol(indexes: list[int]) -> None:
+            for index in indexes:
+                lines_of[index] = self._execute_intent(intents[index], run_id)
+
+        parallel = (
+            self._pool is not None
+            and len(by_symbol) > 1
+            and all(leg.gate.concurrent_orders or leg.role == PAPER_ROLE for leg in self.legs)
+            and any(leg.gate.concurrent_orders for leg in self.legs)
+        )
+        if parallel:
+            assert self._pool is not None
+            futures = [self._pool.submit(send_symbol, idx) for idx in by_symbol.values()]
+            wait(futures)
+            for future in futures:
+                future.result()  # a bug in any symbol's thread is raised here, after all ended
+        else:
+            send_symbol(list(range(len(intents))))
+        return [line for index in range(len(intents)) for line in lines_of[index]]
+
+    def _execute_intent(self, intent: OrderIntent, run_id: str) -> list[OrderLine]:
+        results: dict[str, LegResult] = {}
+        for leg in self.legs:
+            results[leg.role] = self._send(leg, intent, run_id)
+        if self._shadow is not None and {PAPER_ROLE, BROKER_ROLE} <= set(results):
+            with self._db_lock:
                 self._record_shadow_pair(run_id, intent, results[PAPER_ROLE], results[BROKER_ROLE])
-        return lines
+        return [result.line for result in results.values()]
 
     def key_of(self, intent: OrderIntent, run_id: str) -> str:
         """The intent's identity: the same in every run for one candle (see the journal)."""
@@ -257,6 +315,49 @@ class ExecutionEngine:
         )
 
     def _send(self, leg: ExecutionLeg, intent: OrderIntent, run_id: str) -> LegResult:
+        if leg.gate.concurrent_orders:
+            # Only the venue's reply is awaited outside the database lock.
+            return self._send_one(leg, intent, run_id)
+        with self._db_lock:
+            return self._send_one(leg, intent, run_id)
+
+    def _send_one(self, leg: ExecutionLeg, intent: OrderIntent, run_id: str) -> LegResult:
+        with self._db_lock:
+            prepared = self._prepare(leg, intent, run_id)
+        if isinstance(prepared, LegResult):
+            return prepared
+        request, quantity = prepared
+        fill: OrderFill | None = None
+        error: BaseException | None = None
+        anomaly: str | None = None
+        try:
+            if quantity <= 0:
+                raise BrokerError(f"{leg.book} book holds no {split(intent.symbol)[0]} to sell")
+            with self._db_lock:  # the kill-switch check writes its state: one at a time
+                leg.gate.admit(request)
+            fill = leg.gate.transmit(request)
+            anomaly = self.implausible(fill, request.quantity, intent.signal_price)
+        except BadExchangeReplyError as exc:  # it was sent; what came back cannot be read
+            anomaly = str(exc)
+        except BrokerError as exc:  # AmbiguousOrderError included: recorded as UNKNOWN below
+            error = exc
+        if anomaly is not None:
+            fill = self._believable_from_venue(leg, request, intent.signal_price, anomaly)
+        with self._db_lock:
+            result = self._book(leg, intent, request, fill, error, anomaly)
+        if error is not None and not isinstance(error, KillSwitchError) and leg.role == BROKER_ROLE:
+            assert request.client_order_id is not None
+            self._raise_alert(
+                f"{intent.side.value} {intent.symbol}: {error}",
+                f"broker-error:{request.client_order_id}",
+            )
+        return result
+
+    def _prepare(
+        self, leg: ExecutionLeg, intent: OrderIntent, run_id: str
+    ) -> LegResult | tuple[OrderRequest, Decimal]:
+        """The order's request and the quantity it may sell, journaled before anything is
+        sent; or the line of an order that is not to be sent (blocked, already sent)."""
         cid = intent_client_order_id(self.key_of(intent, run_id), leg.role)
         quantity = intent.quantity
         if intent.side is OrderSide.SELL:
@@ -300,20 +401,19 @@ class ExecutionEngine:
                     note,
                 )
                 return LegResult(line, None, None)
-        fill: OrderFill | None = None
-        error: BaseException | None = None
-        anomaly: str | None = None
-        try:
-            if quantity <= 0:
-                raise BrokerError(f"{leg.book} book holds no {split(intent.symbol)[0]} to sell")
-            fill = leg.gate.place_order(request)
-            anomaly = self.implausible(fill, request.quantity, intent.signal_price)
-        except BadExchangeReplyError as exc:  # it was sent; what came back cannot be read
-            anomaly = str(exc)
-        except BrokerError as exc:  # AmbiguousOrderError included: recorded as UNKNOWN below
-            error = exc
-        if anomaly is not None:
-            fill = self._believable_from_venue(leg, request, intent.signal_price, anomaly)
+        return request, quantity
+
+    def _book(
+        self,
+        leg: ExecutionLeg,
+        intent: OrderIntent,
+        request: OrderRequest,
+        fill: OrderFill | None,
+        error: BaseException | None,
+        anomaly: str | None,
+    ) -> LegResult:
+        """Record what the venue did with the order, and book its fill."""
+        cid = request.client_order_id
         with self.db.session() as session:
             record = session.scalars(
                 select(OrderRecord).where(OrderRecord.client_order_id == cid)
@@ -323,6 +423,7 @@ class ExecutionEngine:
                 record_fill(record, fill, done)
                 ensure_account(session, leg.book, Decimal(0), leg.quote_asset)
                 apply_fill(session, leg.book, record, fill, done)
+                leg.gate.note_fill(fill)
             elif anomaly is not None:
                 record_failure(record, OrderStatus.ANOMALOUS, anomaly, done)
                 self.blocked.add((leg.book, intent.symbol, intent.side.value))
@@ -336,10 +437,6 @@ class ExecutionEngine:
             else:
                 record_failure(record, OrderStatus.REJECTED, str(error), done)
             line = _line_from_record(record)
-        if error is not None and not isinstance(error, KillSwitchError) and leg.role == BROKER_ROLE:
-            self._raise_alert(
-                f"{intent.side.value} {intent.symbol}: {error}", f"broker-error:{cid}"
-            )
         return LegResult(line, fill, error)
 
     def implausible(
@@ -409,7 +506,11 @@ class ExecutionEngine:
             position = positions_of(session, leg.book).get(intent.symbol)
         held = position.quantity if position is not None else Decimal(0)
         base = split(intent.symbol)[0]
-        free = sum((b.free for b in leg.gate.get_balances() if b.asset == base), Decimal(0))
+        view = leg.gate.account_view
+        if view is not None:  # the cycle's account read, with this cycle's fills applied
+            free = view.free(base)
+        else:
+            free = sum((b.free for b in leg.gate.get_balances() if b.asset == base), Decimal(0))
         wanted = held if intent.target_flat else intent.quantity
         quantity = min(wanted, held, free)
         try:
@@ -442,7 +543,8 @@ class ExecutionEngine:
         )
 
     def _raise_alert(self, message: str, dedupe_key: str) -> None:
-        raise_alert(self._alert, message, dedupe_key)
+        with self._db_lock:  # an alert is an outbox row: database work, one at a time
+            raise_alert(self._alert, message, dedupe_key)
 
 
 def raise_alert(alert: AlertFn | None, message: str, dedupe_key: str) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -33,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from otonom_trader.broker.errors import BrokerError, TemporaryBrokerError
+from otonom_trader.execution.account_view import AccountView
 from otonom_trader.execution.engine import AlertFn, ExecutionLeg, raise_alert
 from otonom_trader.guardrails.kill_switch import KillSwitch
 from otonom_trader.market.rules import rules_for
@@ -136,20 +138,21 @@ class Reconciler:
         self.clock = clock
         self._alert = alert
 
-    def reconcile(self, leg: ExecutionLeg) -> ReconcileReport:
-        """Compare ``leg``'s book with its venue now; record, announce and handle drifts."""
+    def reconcile(self, leg: ExecutionLeg, pool: Executor | None = None) -> ReconcileReport:
+        """Read ``leg``'s venue account for this cycle (``GuardedBroker.read_account``: the one
+        read the whole cycle shares) and compare the book with it; record, announce and handle
+        drifts."""
         report = ReconcileReport()
         try:
-            balances: dict[str, Decimal] = {}
-            for balance in leg.gate.get_balances():
-                balances[balance.asset] = balances.get(balance.asset, Decimal(0)) + balance.total
+            view = leg.gate.read_account(leg.quote_asset, self.clock(), pool)
         except TemporaryBrokerError as exc:
             # The venue is briefly unreachable: the cycle goes on (its reads retry); a final
             # error — a refused key — ends the cycle here, in one attempt.
             report.skipped = f"{leg.book}: balances not available ({exc})"
             return report
+        balances = view.totals()
         now = self.clock()
-        self._compare_open_orders(leg, report)
+        self._compare_open_orders(leg, view, report)
         with self.db.session() as session:
             rows = {
                 r.symbol: r
@@ -244,11 +247,12 @@ class Reconciler:
         report.adjusted.append(f"{split(row.symbol)[0]} {before} → {venue}")
         log.warning("%s: %s %s → %s (%s)", leg.book, row.symbol, before, venue, reason)
 
-    def _compare_open_orders(self, leg: ExecutionLeg, report: ReconcileReport) -> None:
-        try:
-            orders = leg.gate.fetch_open_orders()
-        except (TemporaryBrokerError, NotImplementedError) as exc:
-            report.skipped = f"{leg.book}: open orders not available ({exc})"
+    def _compare_open_orders(
+        self, leg: ExecutionLeg, view: AccountView, report: ReconcileReport
+    ) -> None:
+        orders = view.open_orders
+        if orders is None:
+            report.skipped = f"{leg.book}: open orders not available ({view.open_orders_error})"
             return
         if not orders:
             return

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import string
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
+from otonom_trader.broker.request_budget import request_weight
 from otonom_trader.local_exchange.account import LocalFill, LocalOrder, SpotAccountExchange
 from otonom_trader.local_exchange.faults import FaultKind
 from otonom_trader.local_exchange.klines import INTERVAL_MS, generate_klines
@@ -153,6 +155,13 @@ class LocalBinanceExchange(SpotAccountExchange):
         self._next_order_id = 1_000_001
         self._next_trade_id = 500_001
 
+    used_weight_header = "X-MBX-USED-WEIGHT-1M"
+
+    def request_weight(self, request: LocalRequest) -> int:
+        """Binance's published weight of the endpoint (the client's budget uses the same
+        table)."""
+        return request_weight("binance", request.method, request.path, request.params)
+
     # ============================================================================ test/drill API
     def set_price(self, symbol: str, price: Decimal) -> None:
         """Move the feed of ``symbol`` (``BTC/USDT`` or ``BTCUSDT``); crossed limits fill."""
@@ -168,6 +177,22 @@ class LocalBinanceExchange(SpotAccountExchange):
                     order.side == "SELL" and bid >= order.price
                 ):
                     self._fill(order, order.price, maker=True, now=now)
+
+    def list_markets(self, symbols: list[str], *, like: str, price: Decimal) -> None:
+        """List more spot markets (``ABC/USDT``), each with the filters of the shipped market
+        ``like`` and a feed at ``price``: a venue with as many markets as a test needs (the
+        shipped definitions hold seven)."""
+        template = self._markets[self._market_id(like)]
+        with self._lock:
+            for symbol in symbols:
+                base, quote = symbol.split("/")
+                sid = f"{base}{quote}"
+                info = {**json_copy(template.info), "symbol": sid, "baseAsset": base}
+                info["quoteAsset"] = quote
+                filters = {f["filterType"]: f for f in info.get("filters", [])}
+                self._markets[sid] = _Market(info, base, quote, filters)
+                self._by_unified[symbol] = sid
+                self._prices[sid] = Decimal(price)
 
     def price(self, symbol: str) -> Decimal:
         """The current feed price of ``symbol``."""
@@ -824,6 +849,11 @@ class LocalBinanceExchange(SpotAccountExchange):
 class _NotFound(BinanceApiError):
     def __init__(self) -> None:
         super().__init__(404, 0, "Not found")
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (exchangeInfo entries)."""
+    return json.loads(json.dumps(value))
 
 
 def _without_signature(text: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from decimal import ROUND_FLOOR, Decimal
+from functools import lru_cache
 from typing import Any
 
 _MINUTE = 60_000
@@ -38,9 +39,10 @@ MAX_WALK = 100_000
 _EIGHT = Decimal("0.00000001")
 
 
-def _uniforms(sid: str, interval: str, open_ms: int) -> list[float]:
+@lru_cache(maxsize=65_536)  # the same bars are asked for every cycle; a hash is not free
+def _uniforms(sid: str, interval: str, open_ms: int) -> tuple[float, ...]:
     digest = hashlib.blake2b(f"{sid}:{interval}:{open_ms}".encode(), digest_size=20).digest()
-    return [int.from_bytes(digest[i : i + 4], "big") / 0xFFFFFFFF for i in range(0, 20, 4)]
+    return tuple(int.from_bytes(digest[i : i + 4], "big") / 0xFFFFFFFF for i in range(0, 20, 4))
 
 
 def _align(ms: int, interval_ms: int, offset: int) -> int:
@@ -48,6 +50,52 @@ def _align(ms: int, interval_ms: int, offset: int) -> int:
 
 
 def generate_klines(
+    sid: str,
+    feed: Decimal,
+    interval: str,
+    *,
+    now_ms: int,
+    limit: int,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    tick: Decimal = _EIGHT,
+    step: Decimal = _EIGHT,
+) -> list[list[Any]]:
+    """Binance kline rows (see ``_generate_klines``). Only the open candle's start matters of
+    ``now_ms``, so the same request within one candle is answered from a cache (as a real
+    exchange serves klines from storage, not by computing them)."""
+    current = _align(now_ms, INTERVAL_MS[interval], _OFFSET_MS.get(interval, 0))
+    rows = _cached_klines(sid, feed, interval, current, limit, start_ms, end_ms, tick, step)
+    return [list(row) for row in rows]
+
+
+@lru_cache(maxsize=1024)
+def _cached_klines(
+    sid: str,
+    feed: Decimal,
+    interval: str,
+    now_ms: int,
+    limit: int,
+    start_ms: int | None,
+    end_ms: int | None,
+    tick: Decimal,
+    step: Decimal,
+) -> tuple[tuple[Any, ...], ...]:
+    rows = _generate_klines(
+        sid,
+        feed,
+        interval,
+        now_ms=now_ms,
+        limit=limit,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        tick=tick,
+        step=step,
+    )
+    return tuple(tuple(row) for row in rows)
+
+
+def _generate_klines(
     sid: str,
     feed: Decimal,
     interval: str,

@@ -89,6 +89,13 @@ class LocalExchangeServer(ABC):
         self._log_lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        #: Seconds added before every answer (a venue across the internet; requests in flight
+        #: at once wait in parallel, as they do on a real network).
+        self.latency_s = 0.0
+        #: Request weight charged since start, by the venue's published table (see
+        #: ``request_weight``), and the current minute's count the weight header reports.
+        self.weight_total = 0
+        self._weight_minute = (0, 0)
 
     # ----------------------------------------------------------------------------- lifecycle
     def start(self) -> Self:
@@ -171,7 +178,25 @@ class LocalExchangeServer(ABC):
         with self._log_lock:
             return [f"{r.method} {r.path}" for r in self.requests]
 
+    def charge(self, request: LocalRequest) -> int:
+        """Count ``request``'s weight; return the weight counted in its minute so far."""
+        weight = self.request_weight(request)
+        minute = int(self.clock().timestamp() // 60)
+        with self._log_lock:
+            self.weight_total += weight
+            start, used = self._weight_minute
+            used = used + weight if start == minute else weight
+            self._weight_minute = (minute, used)
+        return used
+
     # ----------------------------------------------------------------------------- subclass API
+    #: The reply header that tells the client its used weight (``None``: the venue sends none).
+    used_weight_header: str | None = None
+
+    def request_weight(self, request: LocalRequest) -> int:
+        """What ``request`` costs on this venue (1 unless the venue publishes weights)."""
+        return 1
+
     @abstractmethod
     def handle(self, request: LocalRequest) -> LocalReply:
         """Answer one request (called on the server's worker threads)."""
@@ -226,6 +251,9 @@ def _make_handler(exchange: LocalExchangeServer) -> type[BaseHTTPRequestHandler]
                 params=params,
             )
             exchange._record(request)
+            used = exchange.charge(request)
+            if exchange.latency_s > 0:
+                time.sleep(exchange.latency_s)
             fault = exchange.faults.take(request.method, request.path)
             if fault is not None:
                 if fault.kind is FaultKind.DROP_CONNECTION:
@@ -263,6 +291,8 @@ def _make_handler(exchange: LocalExchangeServer) -> type[BaseHTTPRequestHandler]
                 reply = exchange.handle(request)
             except Exception as exc:  # noqa: BLE001 - a bug must not hang the client
                 reply = LocalReply(500, {"code": -1000, "msg": f"internal error: {exc}"})
+            if exchange.used_weight_header is not None:
+                reply.headers.setdefault(exchange.used_weight_header, str(used))
             self._send(reply)
 
         def _drop(self) -> None:

@@ -177,6 +177,9 @@ class MarketDataSource(ABC):
     """Where candles come from. ``fetch`` returns closed candles only, with issues attached."""
 
     name: str = "data"
+    #: True when ``fetch`` waits on the network (an exchange) and may be called from several
+    #: threads at once: the cycle then asks for every symbol's candles in parallel.
+    fetches_over_network: bool = False
 
     @abstractmethod
     def fetch(self, symbol: str, timeframe: str, limit: int, now: datetime) -> CandleSeries:

@@ -31,6 +31,7 @@ class ExchangeMarketData(MarketDataSource):
     """OHLCV through ccxt's public ``fetch_ohlcv``."""
 
     name = "exchange"
+    fetches_over_network = True
 
     def __init__(
         self,
@@ -56,18 +57,26 @@ class ExchangeMarketData(MarketDataSource):
                     "fetchMarkets": {"types": ["spot"]},
                 }
             )
-        from otonom_trader.broker.ccxt_broker import is_local_url
+        from otonom_trader.broker.ccxt_broker import share_markets
+        from otonom_trader.broker.request_budget import (
+            install_request_budget,
+            pooled_session,
+            shared_budget,
+        )
 
-        # Paced by the venue's published weights, except a local exchange (drills, tests).
         self.exchange = exchange_class(
-            {
-                "enableRateLimit": not is_local_url(base_url),
-                "timeout": timeout_ms,
-                "options": options,
-            }
+            {"enableRateLimit": False, "timeout": timeout_ms, "options": options}
         )
         if base_url:
             route_ccxt_to(self.exchange, base_url)
+        pooled_session(self.exchange)
+        # The venue's markets, shared with a broker of the same venue and host (in this
+        # process, or from the disk cache): ccxt would otherwise load them once more.
+        share_markets(self.exchange, exchange_id, base_url, False)
+        # The same budget as a broker on this venue and host: together they stay within it.
+        self.request_budget = shared_budget(exchange_id, base_url)
+        if self.request_budget is not None:
+            install_request_budget(self.exchange, exchange_id, self.request_budget)
         self.name = f"exchange ({exchange_id}{' @ ' + base_url if base_url else ''})"
         self.stale_after_timeframes = stale_after_timeframes
 

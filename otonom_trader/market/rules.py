@@ -10,6 +10,7 @@ notional is refused before it is sent. Rules come from Binance's exchangeInfo fi
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from functools import cache
@@ -253,11 +254,33 @@ def default_market_rules() -> dict[str, MarketRules]:
     return {r.symbol: r for r in rules}
 
 
+#: Markets of a venue's own list loaded in this process that the shipped list does not know.
+_VENUE_RULES: dict[str, MarketRules] = {}
+
+
+def register_venue_rules(rules: Iterable[MarketRules]) -> int:
+    """Add the rules of markets a venue listed (``venue_markets.register_venue_markets``); the
+    shipped definitions keep precedence. Returns how many were new."""
+    shipped = default_market_rules()
+    added = 0
+    for rule in rules:
+        if rule.symbol not in shipped and rule.symbol not in _VENUE_RULES:
+            _VENUE_RULES[rule.symbol] = rule
+            added += 1
+    return added
+
+
+def known_market_rules() -> dict[str, MarketRules]:
+    """The shipped markets and every venue market loaded in this process."""
+    return {**_VENUE_RULES, **default_market_rules()}
+
+
 def rules_for(symbol: str) -> MarketRules:
-    """Rules of a shipped market; ``BTCUSDT`` and ``BTC/USDT`` both work."""
+    """Rules of a shipped market, or of a venue's market loaded in this process; ``BTCUSDT``
+    and ``BTC/USDT`` both work."""
     unified = to_unified(symbol)
     try:
-        return default_market_rules()[unified]
+        return default_market_rules().get(unified) or _VENUE_RULES[unified]
     except KeyError:
         known = ", ".join(sorted(default_market_rules()))
         raise InvalidOrderError(

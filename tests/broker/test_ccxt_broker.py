@@ -479,9 +479,9 @@ def test_the_gate_keeps_to_the_venues_order_rate(
 
     gate = gate_of(binance_broker)
     order = OrderRequest("ETHUSDT", OrderSide.BUY, Decimal("0.002"), reference_price=3000)
-    for _ in range(50):  # Binance: 50 orders per 10 s
+    for _ in range(100):  # Binance: 100 orders per 10 s (exchangeInfo rateLimits, ORDERS)
         gate.place_order(order.__class__(**{**order.__dict__, "client_order_id": None}))
 
-    with pytest.raises(RateLimitError, match="50 orders per 10 s"):
+    with pytest.raises(RateLimitError, match="100 orders per 10 s"):
         gate.place_order(order)
-    assert len(local_binance.orders) == 50
+    assert len(local_binance.orders) == 100
