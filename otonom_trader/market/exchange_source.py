@@ -40,34 +40,7 @@ class ExchangeMarketData(MarketDataSource):
         stale_after_timeframes: int = 2,
         timeout_ms: int = 10_000,
     ) -> None:
-        from otonom_trader.broker.ccxt_routing import route_ccxt_to
-
-        exchange_class = getattr(ccxt, exchange_id, None)
-        if exchange_class is None:
-            from otonom_trader.config.errors import ConfigError
-
-            raise ConfigError(f"unknown ccxt exchange id {exchange_id!r}", key="data.exchange_id")
-        options: dict[str, Any] = {"defaultType": "spot"}
-        if exchange_id == "binance":
-            options.update(
-                {
-                    "fetchCurrencies": False,
-                    "fetchMargins": False,
-                    "fetchMarkets": {"types": ["spot"]},
-                }
-            )
-        from otonom_trader.broker.ccxt_broker import is_local_url
-
-        # Paced by the venue's published weights, except a local exchange (drills, tests).
-        self.exchange = exchange_class(
-            {
-                "enableRateLimit": not is_local_url(base_url),
-                "timeout": timeout_ms,
-                "options": options,
-            }
-        )
-        if base_url:
-            route_ccxt_to(self.exchange, base_url)
+        self.exchange = public_client(exchange_id, base_url=base_url, timeout_ms=timeout_ms)
         self.name = f"exchange ({exchange_id}{' @ ' + base_url if base_url else ''})"
         self.stale_after_timeframes = stale_after_timeframes
 
@@ -93,6 +66,46 @@ class ExchangeMarketData(MarketDataSource):
         session = getattr(self.exchange, "session", None)
         if session is not None:
             session.close()
+
+
+def public_client(
+    exchange_id: str,
+    *,
+    base_url: str | None = None,
+    timeout_ms: int = 10_000,
+    key: str = "data.exchange_id",
+) -> Any:
+    """A key-less ccxt client of ``exchange_id`` for public market data (spot markets only),
+    paced by ccxt's rate limiter from the venue's published weights, except against a local
+    exchange; ``base_url`` routes it there. ``ConfigError`` (naming ``key``) for an id ccxt
+    does not know."""
+    from otonom_trader.broker.ccxt_broker import is_local_url
+    from otonom_trader.broker.ccxt_routing import route_ccxt_to
+
+    exchange_class = getattr(ccxt, exchange_id, None)
+    if exchange_class is None:
+        from otonom_trader.config.errors import ConfigError
+
+        raise ConfigError(f"unknown ccxt exchange id {exchange_id!r}", key=key)
+    options: dict[str, Any] = {"defaultType": "spot"}
+    if exchange_id == "binance":
+        options.update(
+            {
+                "fetchCurrencies": False,
+                "fetchMargins": False,
+                "fetchMarkets": {"types": ["spot"]},
+            }
+        )
+    client = exchange_class(
+        {
+            "enableRateLimit": not is_local_url(base_url),
+            "timeout": timeout_ms,
+            "options": options,
+        }
+    )
+    if base_url:
+        route_ccxt_to(client, base_url)
+    return client
 
 
 def _number(value: object) -> float:

@@ -1,0 +1,101 @@
+"""CandleStore: Parquet month files under $OTONOM_HOME/data, read back exactly as written."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from otonom_trader.market.candles import Candle
+from otonom_trader.market.csv_source import CsvMarketData
+from otonom_trader.market.store import CandleStore, default_store_root
+
+BTC_1H = Path("/work/shared/testdata/candles/btcusdt_1h.csv")
+HOUR = timedelta(hours=1)
+
+
+def real_btc_candles() -> list[Candle]:
+    """The shipped real BTC/USDT hourly candles (2023-01-02 → 2023-02-09), or a skip."""
+    if not BTC_1H.is_file():
+        pytest.skip(f"real candles not beside the repository ({BTC_1H})")
+    far_future = datetime(2100, 1, 1, tzinfo=UTC)
+    return list(CsvMarketData(BTC_1H).fetch("BTC/USDT", "1h", 100_000, far_future).candles)
+
+
+def test_default_root_is_the_data_folder_of_otonom_home(isolated_home: Path) -> None:
+    assert CandleStore().root == default_store_root() == isolated_home / "data"
+
+
+def test_real_candles_read_back_exactly_as_written_one_file_per_month(tmp_path: Path) -> None:
+    candles = real_btc_candles()
+    store = CandleStore(tmp_path)
+
+    added = store.append("binance", "BTC/USDT", "1h", candles)
+
+    assert added == len(candles) == 916
+    assert store.read("binance", "BTCUSDT", "1h") == candles
+    folder = tmp_path / "binance" / "1h" / "BTC_USDT"
+    assert sorted(p.name for p in folder.iterdir()) == ["2023-01.parquet", "2023-02.parquet"]
+    assert pq.read_table(folder / "2023-02.parquet").column_names == [
+        "open_time",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+    ]
+
+
+def test_read_range_is_since_inclusive_until_exclusive(tmp_path: Path) -> None:
+    candles = real_btc_candles()
+    store = CandleStore(tmp_path)
+    store.append("binance", "BTC/USDT", "1h", candles)
+    since, until = candles[100].open_time, candles[110].open_time
+
+    window = store.read("binance", "BTC/USDT", "1h", since=since, until=until)
+
+    assert window == candles[100:110]
+    assert store.read("binance", "BTC/USDT", "1h", since=candles[-1].open_time + HOUR) == []
+
+
+def test_appending_overlapping_candles_adds_only_the_new_ones_without_duplicates(
+    tmp_path: Path,
+) -> None:
+    candles = real_btc_candles()
+    store = CandleStore(tmp_path)
+    store.append("binance", "BTC/USDT", "1h", candles[:500])
+
+    added = store.append("binance", "BTC/USDT", "1h", candles[400:])
+
+    assert added == len(candles) - 500
+    assert store.read("binance", "BTC/USDT", "1h") == candles
+    assert not list(tmp_path.rglob("*.tmp"))  # every write was renamed into place
+
+
+def test_an_appended_month_rewrites_only_that_month_file(tmp_path: Path) -> None:
+    candles = real_btc_candles()
+    store = CandleStore(tmp_path)
+    store.append("binance", "BTC/USDT", "1h", candles[:-1])
+    january = tmp_path / "binance" / "1h" / "BTC_USDT" / "2023-01.parquet"
+    before = january.stat().st_mtime_ns
+
+    store.append("binance", "BTC/USDT", "1h", candles[-1:])
+
+    assert january.stat().st_mtime_ns == before
+    assert store.last_time("binance", "BTC/USDT", "1h") == candles[-1].open_time
+
+
+def test_symbols_and_times_of_stored_series_and_none_for_missing_ones(tmp_path: Path) -> None:
+    candles = real_btc_candles()
+    store = CandleStore(tmp_path)
+    store.append("binance", "BTC/USDT", "1h", candles)
+    store.append("binance", "ETH/USDT", "1h", candles[:3])
+
+    assert store.symbols("binance", "1h") == ["BTC/USDT", "ETH/USDT"]
+    assert store.symbols("binance", "5m") == [] and store.symbols("bybit", "1h") == []
+    assert store.first_time("binance", "BTC/USDT", "1h") == candles[0].open_time
+    assert store.last_time("binance", "ETH/USDT", "1h") == candles[2].open_time
+    assert store.last_time("binance", "XRP/USDT", "1h") is None
+    assert store.read("binance", "XRP/USDT", "1h") == []
