@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 
 from otonom_trader.market.candles import Candle
-from otonom_trader.market.csv_source import CsvMarketData
 from otonom_trader.market.store import CandleStore, default_store_root
 
-BTC_1H = Path("/work/shared/testdata/candles/btcusdt_1h.csv")
 HOUR = timedelta(hours=1)
-
-
-def real_btc_candles() -> list[Candle]:
-    """The shipped real BTC/USDT hourly candles (2023-01-02 → 2023-02-09), or a skip."""
-    if not BTC_1H.is_file():
-        pytest.skip(f"real candles not beside the repository ({BTC_1H})")
-    far_future = datetime(2100, 1, 1, tzinfo=UTC)
-    return list(CsvMarketData(BTC_1H).fetch("BTC/USDT", "1h", 100_000, far_future).candles)
 
 
 def test_default_root_is_the_data_folder_of_otonom_home(isolated_home: Path) -> None:
     assert CandleStore().root == default_store_root() == isolated_home / "data"
 
 
-def test_real_candles_read_back_exactly_as_written_one_file_per_month(tmp_path: Path) -> None:
-    candles = real_btc_candles()
+def test_real_candles_read_back_exactly_as_written_one_file_per_month(
+    tmp_path: Path, btc_1h: list[Candle]
+) -> None:
+    candles = btc_1h
     store = CandleStore(tmp_path)
 
     added = store.append("binance", "BTC/USDT", "1h", candles)
@@ -48,8 +39,10 @@ def test_real_candles_read_back_exactly_as_written_one_file_per_month(tmp_path: 
     ]
 
 
-def test_read_range_is_since_inclusive_until_exclusive(tmp_path: Path) -> None:
-    candles = real_btc_candles()
+def test_read_range_is_since_inclusive_until_exclusive(
+    tmp_path: Path, btc_1h: list[Candle]
+) -> None:
+    candles = btc_1h
     store = CandleStore(tmp_path)
     store.append("binance", "BTC/USDT", "1h", candles)
     since, until = candles[100].open_time, candles[110].open_time
@@ -61,9 +54,9 @@ def test_read_range_is_since_inclusive_until_exclusive(tmp_path: Path) -> None:
 
 
 def test_appending_overlapping_candles_adds_only_the_new_ones_without_duplicates(
-    tmp_path: Path,
+    tmp_path: Path, btc_1h: list[Candle]
 ) -> None:
-    candles = real_btc_candles()
+    candles = btc_1h
     store = CandleStore(tmp_path)
     store.append("binance", "BTC/USDT", "1h", candles[:500])
 
@@ -74,8 +67,10 @@ def test_appending_overlapping_candles_adds_only_the_new_ones_without_duplicates
     assert not list(tmp_path.rglob("*.tmp"))  # every write was renamed into place
 
 
-def test_an_appended_month_rewrites_only_that_month_file(tmp_path: Path) -> None:
-    candles = real_btc_candles()
+def test_an_appended_month_rewrites_only_that_month_file(
+    tmp_path: Path, btc_1h: list[Candle]
+) -> None:
+    candles = btc_1h
     store = CandleStore(tmp_path)
     store.append("binance", "BTC/USDT", "1h", candles[:-1])
     january = tmp_path / "binance" / "1h" / "BTC_USDT" / "2023-01.parquet"
@@ -87,8 +82,10 @@ def test_an_appended_month_rewrites_only_that_month_file(tmp_path: Path) -> None
     assert store.last_time("binance", "BTC/USDT", "1h") == candles[-1].open_time
 
 
-def test_symbols_and_times_of_stored_series_and_none_for_missing_ones(tmp_path: Path) -> None:
-    candles = real_btc_candles()
+def test_symbols_and_times_of_stored_series_and_none_for_missing_ones(
+    tmp_path: Path, btc_1h: list[Candle]
+) -> None:
+    candles = btc_1h
     store = CandleStore(tmp_path)
     store.append("binance", "BTC/USDT", "1h", candles)
     store.append("binance", "ETH/USDT", "1h", candles[:3])
