@@ -19,14 +19,20 @@ BTC_1H_CSV = BTC_1H / "btcusdt_1h.csv"
 
 
 @pytest.fixture
-def btc_1h() -> list[Candle]:
+def btc_1h_csv() -> Path:
+    """The shipped CSV of real BTC/USDT hourly candles (a skip when it is not there)."""
+    if not BTC_1H_CSV.is_file():
+        pytest.skip(f"real candles not beside the repository ({BTC_1H_CSV})")
+    return BTC_1H_CSV
+
+
+@pytest.fixture
+def btc_1h(btc_1h_csv: Path) -> list[Candle]:
     """916 real BTC/USDT hourly candles, 2023-01-02 17:00 → 2023-02-09 20:00 UTC, no gaps, at
     the exchange's 8 decimals (the file's volumes carry float noise from their roll-up:
     4115.313999999999 is served, and stored, as 4115.314)."""
-    if not BTC_1H_CSV.is_file():
-        pytest.skip(f"real candles not beside the repository ({BTC_1H_CSV})")
     far_future = datetime(2100, 1, 1, tzinfo=UTC)
-    series = CsvMarketData(BTC_1H_CSV).fetch("BTC/USDT", "1h", 100_000, far_future)
+    series = CsvMarketData(btc_1h_csv).fetch("BTC/USDT", "1h", 100_000, far_future)
     return [
         Candle(c.open_time, *(round(v, 8) for v in (c.open, c.high, c.low, c.close, c.volume)))
         for c in series.candles
