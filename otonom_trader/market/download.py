@@ -15,12 +15,15 @@ timeframe, the range and every symbol against the exchange's markets. A mistake 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from otonom_trader.broker.ccxt_broker import RetryPolicy
 from otonom_trader.broker.ccxt_errors import map_ccxt_errors
+from otonom_trader.broker.errors import TemporaryBrokerError
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.market.candles import Candle, timeframe_seconds, utc
 from otonom_trader.market.exchange_source import _number, public_client
@@ -72,7 +75,9 @@ class HistoryDownloader:
 
     ``clock`` (aware UTC) decides which candles are closed; ``page_limit`` caps the candles per
     request below the exchange's own limit; ``on_page(symbol, stored)`` is called after each
-    page is stored (progress output, and the hook a test interrupts a download with).
+    page is stored (progress output, and the hook a test interrupts a download with). A page
+    that fails with a temporary error (network, 429, 5xx) is retried as ``retry`` says,
+    waiting with ``sleep``; any other error ends the download (what is stored stays).
     """
 
     def __init__(
@@ -85,6 +90,8 @@ class HistoryDownloader:
         page_limit: int | None = None,
         on_page: Callable[[str, int], None] | None = None,
         timeout_ms: int = 10_000,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if page_limit is not None and page_limit < 1:
             raise ConfigError(f"must be at least 1, got {page_limit}", key="--limit")
@@ -96,6 +103,8 @@ class HistoryDownloader:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.page_limit = min(page_limit or self.exchange_limit(), self.exchange_limit())
         self.on_page = on_page
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep
 
     def close(self) -> None:
         """Release the HTTP session."""
@@ -192,11 +201,7 @@ class HistoryDownloader:
         cursor = start
         added = 0
         while cursor < stop:
-            with map_ccxt_errors("fetch_ohlcv"):
-                rows = self.exchange.fetch_ohlcv(
-                    symbol, timeframe, since=_ms(cursor), limit=self.page_limit
-                )
-            page = [_candle(row) for row in rows]
+            page = [_candle(row) for row in self._fetch_page(symbol, timeframe, cursor)]
             page = [c for c in page if c.open_time >= cursor]
             if not page:
                 break  # nothing more on the exchange after the cursor
@@ -206,6 +211,21 @@ class HistoryDownloader:
                 self.on_page(symbol, len(keep))
             cursor = page[-1].open_time + step
         return added
+
+    def _fetch_page(self, symbol: str, timeframe: str, cursor: datetime) -> list[list[Any]]:
+        attempts = self.retry.read_attempts
+        for attempt in range(attempts):
+            try:
+                with map_ccxt_errors("fetch_ohlcv"):
+                    rows: list[list[Any]] = self.exchange.fetch_ohlcv(
+                        symbol, timeframe, since=_ms(cursor), limit=self.page_limit
+                    )
+                return rows
+            except TemporaryBrokerError:
+                if attempt + 1 == attempts:
+                    raise
+                self.sleep(self.retry.delay(attempt))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _ms(when: datetime) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from otonom_trader.broker.errors import ExchangeUnavailableError
 from otonom_trader.cli import main
 from otonom_trader.local_exchange import LocalBinanceExchange
 from otonom_trader.market.candles import Candle
@@ -253,3 +254,46 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(
     assert len(err.strip().splitlines()) == 1 and message in err, err
     assert not root.exists()
     assert not [r for r in btc_exchange.requests if r.path == "/api/v3/klines"]
+
+
+def test_rate_limited_pages_are_retried_and_the_download_completes(
+    store: CandleStore,
+    btc_exchange: LocalBinanceExchange,
+    market_clock: ManualClock,
+    btc_1h: Candles,
+) -> None:
+    btc_exchange.faults.inject("http_429", count=2, path="/api/v3/klines")
+    waits: list[float] = []
+    downloader = HistoryDownloader(
+        store, base_url=btc_exchange.base_url, clock=market_clock, sleep=waits.append
+    )
+
+    [report] = downloader.download(["BTC/USDT"], "1h", SINCE)
+
+    assert waits == [0.5, 1.0]
+    assert report.added == 915 and store.read("binance", "BTC/USDT", "1h") == btc_1h[:-1]
+
+
+def test_an_exchange_still_failing_after_the_retries_ends_the_download_keeping_its_pages(
+    store: CandleStore,
+    btc_exchange: LocalBinanceExchange,
+    market_clock: ManualClock,
+    btc_1h: Candles,
+) -> None:
+    def fail_after_two_pages(symbol: str, stored: int) -> None:
+        if store.last_time("binance", symbol, "1h") == btc_1h[199].open_time:
+            btc_exchange.faults.inject("http_503", count=3, path="/api/v3/klines")
+
+    downloader = HistoryDownloader(
+        store,
+        base_url=btc_exchange.base_url,
+        clock=market_clock,
+        page_limit=100,
+        on_page=fail_after_two_pages,
+        sleep=lambda _: None,
+    )
+
+    with pytest.raises(ExchangeUnavailableError):
+        downloader.download(["BTC/USDT"], "1h", SINCE)
+
+    assert store.read("binance", "BTC/USDT", "1h") == btc_1h[:200]
