@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from otonom_trader.home import otonom_home
@@ -37,6 +38,7 @@ SCHEMA = pa.schema(
     ]
 )
 _SUFFIX = ".parquet"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def default_store_root() -> Path:
@@ -76,20 +78,35 @@ class CandleStore:
     ) -> list[Candle]:
         """Stored candles with ``since <= open_time < until`` (either bound optional), oldest
         first. Only the month files that overlap the range are opened."""
+        return _candles(self.read_table(exchange, symbol, timeframe, since, until))
+
+    def read_table(
+        self,
+        exchange: str,
+        symbol: str,
+        timeframe: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> pa.Table:
+        """The same range as :meth:`read`, as one Arrow table of :data:`SCHEMA` (columns, no
+        Python object per candle: for a long backtest that wants arrays)."""
         low = utc(since) if since is not None else None
         high = utc(until) if until is not None else None
-        candles: list[Candle] = []
+        tables: list[pa.Table] = []
         for month, path in self._month_files(exchange, symbol, timeframe):
             if low is not None and _month_end(month) <= low:
                 continue
             if high is not None and _month_start(month) >= high:
                 break
-            for candle in _read_file(path):
-                if (low is None or candle.open_time >= low) and (
-                    high is None or candle.open_time < high
-                ):
-                    candles.append(candle)
-        return candles
+            table = pq.read_table(path, schema=SCHEMA)
+            times = table.column("open_time")
+            if low is not None:
+                table = table.filter(pc.greater_equal(times, pa.scalar(low, SCHEMA[0].type)))
+                times = table.column("open_time")
+            if high is not None:
+                table = table.filter(pc.less(times, pa.scalar(high, SCHEMA[0].type)))
+            tables.append(table)
+        return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
 
     def symbols(self, exchange: str, timeframe: str) -> list[str]:
         """Unified symbols with at least one stored month for ``exchange`` and ``timeframe``."""
@@ -106,17 +123,17 @@ class CandleStore:
         """Open time of the oldest stored candle, or ``None`` when nothing is stored."""
         files = self._month_files(exchange, symbol, timeframe)
         for _, path in files:
-            candles = _read_file(path)
-            if candles:
-                return candles[0].open_time
+            times = _open_times(path)
+            if times:
+                return times[0]
         return None
 
     def last_time(self, exchange: str, symbol: str, timeframe: str) -> datetime | None:
         """Open time of the newest stored candle, or ``None`` when nothing is stored."""
         for _, path in reversed(self._month_files(exchange, symbol, timeframe)):
-            candles = _read_file(path)
-            if candles:
-                return candles[-1].open_time
+            times = _open_times(path)
+            if times:
+                return times[-1]
         return None
 
     def series_path(self, exchange: str, symbol: str, timeframe: str) -> Path:
@@ -142,7 +159,8 @@ class CandleStore:
         added = 0
         for month, fresh in sorted(by_month.items()):
             path = folder / f"{month}{_SUFFIX}"
-            merged = {c.open_time: c for c in _read_file(path)} if path.exists() else {}
+            stored = _candles(pq.read_table(path, schema=SCHEMA)) if path.exists() else []
+            merged = {c.open_time: c for c in stored}
             added += sum(1 for t in fresh if t not in merged)
             merged.update(fresh)
             _write_file(path, [merged[t] for t in sorted(merged)])
@@ -175,20 +193,19 @@ def _month_end(key: str) -> datetime:
     return start.replace(month=start.month + 1)
 
 
-def _read_file(path: Path) -> list[Candle]:
-    table = pq.read_table(path, schema=SCHEMA)
-    columns = table.to_pydict()
+def _open_times(path: Path) -> list[datetime]:
+    column = pq.read_table(path, columns=["open_time"], schema=SCHEMA).column("open_time")
+    return [_EPOCH + timedelta(milliseconds=ms) for ms in column.cast(pa.int64()).to_pylist()]
+
+
+def _candles(table: pa.Table) -> list[Candle]:
+    # Through int64 milliseconds and one timedelta each: about three times faster than letting
+    # Arrow build zone-aware datetimes.
+    times = table.column("open_time").cast(pa.int64()).to_pylist()
+    values = [table.column(name).to_pylist() for name in ("open", "high", "low", "close", "volume")]
     return [
-        Candle(utc(t), o, h, lo, c, v)
-        for t, o, h, lo, c, v in zip(
-            columns["open_time"],
-            columns["open"],
-            columns["high"],
-            columns["low"],
-            columns["close"],
-            columns["volume"],
-            strict=True,
-        )
+        Candle(_EPOCH + timedelta(milliseconds=ms), o, h, lo, c, v)
+        for ms, o, h, lo, c, v in zip(times, *values, strict=True)
     ]
 
 

@@ -96,3 +96,16 @@ def test_symbols_and_times_of_stored_series_and_none_for_missing_ones(
     assert store.last_time("binance", "ETH/USDT", "1h") == candles[2].open_time
     assert store.last_time("binance", "XRP/USDT", "1h") is None
     assert store.read("binance", "XRP/USDT", "1h") == []
+
+
+def test_read_table_holds_the_same_range_as_columns(tmp_path: Path, btc_1h: list[Candle]) -> None:
+    store = CandleStore(tmp_path)
+    store.append("binance", "BTC/USDT", "1h", btc_1h)
+    since, until = btc_1h[300].open_time, btc_1h[700].open_time  # across the month boundary
+
+    table = store.read_table("binance", "BTC/USDT", "1h", since, until)
+
+    assert table.num_rows == 400
+    assert table.column("close").to_pylist() == [c.close for c in btc_1h[300:700]]
+    assert table.column("open_time")[0].as_py() == since
+    assert store.read_table("binance", "XRP/USDT", "1h").num_rows == 0
