@@ -13,6 +13,7 @@ symbol's stored rows in the range, first and last candle and the gaps (missing i
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:  # ccxt and pyarrow load only when the command runs, not with 
 
 #: Gap lines printed under the table per symbol (the rest are counted).
 SHOWN_GAPS = 5
+#: A progress line every this many pages.
+PROGRESS_PAGES = 10
 
 
 def register(subparsers: Any) -> None:
@@ -73,8 +76,15 @@ def handle_download(args: argparse.Namespace) -> int:
     store = CandleStore(args.store)
     console = Console(stderr=False, width=80)
 
+    pages: Counter[str] = Counter()
+    stored_so_far: Counter[str] = Counter()
+
     def progress(symbol: str, stored: int) -> None:
-        console.print(f"{symbol}: +{stored} candles", highlight=False)
+        # One line per PROGRESS_PAGES pages: a year of 1m candles is 526 pages a symbol.
+        pages[symbol] += 1
+        stored_so_far[symbol] += stored
+        if pages[symbol] % PROGRESS_PAGES == 1:
+            console.print(f"{symbol}: {stored_so_far[symbol]:,} candles stored", highlight=False)
 
     downloader = HistoryDownloader(
         store, args.exchange, base_url=args.base_url, page_limit=args.limit, on_page=progress

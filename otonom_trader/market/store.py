@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from otonom_trader.config.errors import ConfigError
 from otonom_trader.home import otonom_home
 from otonom_trader.market.candles import Candle, timeframe_seconds, utc
 from otonom_trader.market.symbols import to_unified
@@ -61,7 +62,8 @@ class CandleStore:
     """Closed candles per exchange, symbol and timeframe, read and appended by month.
 
     ``root`` defaults to ``$OTONOM_HOME/data``. Symbols may be given as ``BTC/USDT`` or
-    ``BTCUSDT``. Reads never fail on a missing series: they return ``[]`` / ``None``.
+    ``BTCUSDT``. Reads never fail on a missing series: they return ``[]`` / ``None``; a month
+    file that is not a readable candle file is a one-line ``ConfigError`` naming it.
     """
 
     def __init__(self, root: str | Path | None = None) -> None:
@@ -98,7 +100,7 @@ class CandleStore:
                 continue
             if high is not None and _month_start(month) >= high:
                 break
-            table = pq.read_table(path, schema=SCHEMA)
+            table = _read_month(path)
             times = table.column("open_time")
             if low is not None:
                 table = table.filter(pc.greater_equal(times, pa.scalar(low, SCHEMA[0].type)))
@@ -159,7 +161,7 @@ class CandleStore:
         added = 0
         for month, fresh in sorted(by_month.items()):
             path = folder / f"{month}{_SUFFIX}"
-            stored = _candles(pq.read_table(path, schema=SCHEMA)) if path.exists() else []
+            stored = _candles(_read_month(path)) if path.exists() else []
             merged = {c.open_time: c for c in stored}
             added += sum(1 for t in fresh if t not in merged)
             merged.update(fresh)
@@ -193,8 +195,21 @@ def _month_end(key: str) -> datetime:
     return start.replace(month=start.month + 1)
 
 
+def _read_month(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """One month file; ``ConfigError`` naming it when it is not a candle file of this schema
+    (a file put there by hand, a disk error): one line, never a traceback."""
+    try:
+        return pq.read_table(path, columns=columns, schema=SCHEMA)
+    except (pa.ArrowException, OSError) as exc:
+        detail = " ".join(str(exc).split())[:200]
+        raise ConfigError(
+            f"{path}: not a readable candle file ({detail}); delete it and download again",
+            key="data.store_path",
+        ) from None
+
+
 def _open_times(path: Path) -> list[datetime]:
-    column = pq.read_table(path, columns=["open_time"], schema=SCHEMA).column("open_time")
+    column = _read_month(path, columns=["open_time"]).column("open_time")
     return [_EPOCH + timedelta(milliseconds=ms) for ms in column.cast(pa.int64()).to_pylist()]
 
 

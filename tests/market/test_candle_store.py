@@ -6,7 +6,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
+from otonom_trader.config.errors import ConfigError
 from otonom_trader.market.candles import Candle
 from otonom_trader.market.store import CandleStore, default_store_root
 
@@ -109,3 +111,19 @@ def test_read_table_holds_the_same_range_as_columns(tmp_path: Path, btc_1h: list
     assert table.column("close").to_pylist() == [c.close for c in btc_1h[300:700]]
     assert table.column("open_time")[0].as_py() == since
     assert store.read_table("binance", "XRP/USDT", "1h").num_rows == 0
+
+
+def test_a_damaged_month_file_is_one_config_error_naming_it(
+    tmp_path: Path, btc_1h: list[Candle]
+) -> None:
+    store = CandleStore(tmp_path)
+    store.append("binance", "BTC/USDT", "1h", btc_1h)
+    february = tmp_path / "binance" / "1h" / "BTC_USDT" / "2023-02.parquet"
+    february.write_bytes(february.read_bytes()[:100])  # cut short
+
+    with pytest.raises(ConfigError) as error:
+        store.read("binance", "BTC/USDT", "1h")
+
+    assert str(error.value).startswith(f"data.store_path: {february}: not a readable candle file")
+    assert "\n" not in str(error.value)
+    assert store.read("binance", "BTC/USDT", "1h", until=btc_1h[200].open_time) == btc_1h[:200]
