@@ -118,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     register_shadow(commands)
     register_guardrails(commands)
     register_alerts(commands)
+
+    from otonom_trader.market.cli import register as register_data
+
+    register_data(commands)
     return parser
 
 

@@ -183,8 +183,9 @@ def check_inputs(app: AppConfig) -> None:
     from otonom_trader.mode import ExecutionMode
 
     mode = app.mode.execution_mode
-    _check_strategy(app)
+    strategy = _check_strategy(app)
     _check_data(app)
+    _check_store(app, strategy)
     trades = mode is not ExecutionMode.PAPER
     _check_broker(app, mode, trades=trades)
     if trades and app.broker.kind == "sim":
@@ -268,6 +269,19 @@ def _check_data(app: AppConfig) -> None:
     elif data.source == DataSource.EXCHANGE:
         _check_exchange_id(data.exchange_id, "data.exchange_id")
         _check_url(data.exchange_base_url, "data.exchange_base_url")
+
+
+def _check_store(app: AppConfig, strategy: Strategy) -> None:
+    """data=store: every symbol of the strategy has downloaded candles of its timeframe."""
+    from otonom_trader.market.config import DataSource
+
+    if app.data.source != DataSource.STORE:
+        return
+    from otonom_trader.market.store_source import StoreMarketData
+
+    _check_exchange_id(app.data.exchange_id, "data.exchange_id")
+    source = StoreMarketData(app.data.store_path, app.data.exchange_id)
+    source.require(list(strategy.symbols), strategy.timeframe)
 
 
 def check_broker_values(broker: BrokerConfig, label: str = "broker.") -> None:

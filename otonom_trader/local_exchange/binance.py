@@ -19,7 +19,9 @@ Semantics copied from Binance's spot API:
   :meth:`LocalBinanceExchange.set_price` moves the feed through them (maker, at the limit).
   The fee (``fee_rate``, 0.1 %) is taken in the received asset, as on Binance, or in BNB at
   25 % off when ``pay_fees_in_bnb`` is set and the account holds enough BNB.
-* Klines are deterministic candles whose newest (still open) candle closes at the feed price.
+* Klines are deterministic candles whose newest (still open) candle closes at the feed price,
+  or recorded candles a test serves (:meth:`LocalBinanceExchange.serve_candles`); a range can be
+  left out (:meth:`LocalBinanceExchange.omit_candles`: an outage, the history then has a gap).
 
 :attr:`LocalBinanceExchange.orders` holds every accepted order as a :class:`LocalOrder`
 dataclass (live objects; their ``status``/``executed_qty`` change as they fill or cancel).
@@ -33,14 +35,21 @@ import json
 import re
 import secrets
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
 from otonom_trader.broker.request_budget import request_weight
 from otonom_trader.local_exchange.account import LocalFill, LocalOrder, SpotAccountExchange
 from otonom_trader.local_exchange.faults import FaultKind
-from otonom_trader.local_exchange.klines import INTERVAL_MS, generate_klines
+from otonom_trader.local_exchange.klines import (
+    INTERVAL_MS,
+    generate_klines,
+    recorded_klines,
+    without_ranges,
+)
 from otonom_trader.local_exchange.server import (
     Clock,
     LocalReply,
@@ -152,6 +161,8 @@ class LocalBinanceExchange(SpotAccountExchange):
         self._prices: dict[str, Decimal] = {}
         for symbol, price in {**DEFAULT_PRICES, **(prices or {})}.items():
             self._prices[self._market_id(symbol)] = Decimal(price)
+        self._recorded: dict[tuple[str, str], list[_RecordedCandle]] = {}
+        self._omitted: dict[str, list[tuple[int, int]]] = {}
         self._next_order_id = 1_000_001
         self._next_trade_id = 500_001
 
@@ -197,6 +208,30 @@ class LocalBinanceExchange(SpotAccountExchange):
     def price(self, symbol: str) -> Decimal:
         """The current feed price of ``symbol``."""
         return self._prices[self._market_id(symbol)]
+
+    def serve_candles(
+        self, symbol: str, interval: str, candles: Iterable[tuple[int, Any, Any, Any, Any, Any]]
+    ) -> None:
+        """Serve recorded candles ``(open_ms, open, high, low, close, volume)`` (real history,
+        e.g. the shipped BTC series) for ``symbol`` and ``interval`` instead of generated ones.
+        The exchange's clock still decides what exists: nothing opening after it is served."""
+        if interval not in INTERVAL_MS:
+            raise ValueError(f"serve_candles: unknown interval {interval!r}")
+        rows: list[_RecordedCandle] = sorted(
+            (int(t), _decimal(o), _decimal(h), _decimal(low), _decimal(c), _decimal(vol))
+            for t, o, h, low, c, vol in candles
+        )
+        with self._lock:
+            self._recorded[(self._market_id(symbol), interval)] = rows
+
+    def omit_candles(self, symbol: str, start: datetime, end: datetime) -> None:
+        """Leave out every candle of ``symbol`` opening in ``[start, end)``, on every interval:
+        an outage, as exchanges have had; paged history then jumps over the range."""
+        if end <= start:
+            raise ValueError(f"omit_candles: end {end} is not after start {start}")
+        span = (int(start.timestamp() * 1000), int(end.timestamp() * 1000))
+        with self._lock:
+            self._omitted.setdefault(self._market_id(symbol), []).append(span)
 
     def fault_reply(self, kind: FaultKind) -> LocalReply:
         """Binance's answers for the error-status faults."""
@@ -418,17 +453,36 @@ class LocalBinanceExchange(SpotAccountExchange):
         self, sid: str, interval: str, *, limit: int, start_ms: int | None, end_ms: int | None
     ) -> list[list[Any]]:
         market = self._markets[sid]
-        return generate_klines(
+        omitted = self._omitted.get(sid, [])
+        recorded = self._recorded.get((sid, interval))
+        if recorded is not None:
+            kept = [c for c in recorded if not any(a <= c[0] < b for a, b in omitted)]
+            return recorded_klines(
+                kept,
+                interval,
+                now_ms=self._now_ms(),
+                limit=limit,
+                start_ms=start_ms,
+                end_ms=end_ms,
+            )
+        length = INTERVAL_MS[interval]
+        # Generate enough candles that ``limit`` remain once the omitted ones are left out.
+        extra = sum((b - a) // length + 1 for a, b in omitted)
+        rows = generate_klines(
             sid,
             self._feed(sid),
             interval,
             now_ms=self._now_ms(),
-            limit=limit,
+            limit=limit + extra,
             start_ms=start_ms,
             end_ms=end_ms,
             tick=market.tick,
             step=market.step,
         )
+        if not omitted:
+            return rows
+        kept_rows = without_ranges(rows, omitted)
+        return kept_rows[:limit] if start_ms is not None else kept_rows[-limit:]
 
     # ============================================================================ signed
     def _account(self, params: dict[str, str]) -> dict[str, Any]:
@@ -844,6 +898,15 @@ class LocalBinanceExchange(SpotAccountExchange):
 
     def _has_market(self, sid: str) -> bool:
         return sid in self._markets
+
+
+#: A recorded candle: open time (ms), open, high, low, close, volume.
+_RecordedCandle = tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal]
+
+
+def _decimal(value: Any) -> Decimal:
+    # Through str: a float's shortest repr (16704.1), not its binary expansion.
+    return Decimal(str(value))
 
 
 class _NotFound(BinanceApiError):

@@ -178,3 +178,46 @@ def _to_tick(value: float, tick: Decimal) -> Decimal:
 
 def _fmt(value: Decimal) -> str:
     return f"{value.quantize(_EIGHT):f}"
+
+
+def recorded_klines(
+    candles: list[tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal]],
+    interval: str,
+    *,
+    now_ms: int,
+    limit: int,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+) -> list[list[Any]]:
+    """Binance kline rows from recorded candles ``(open_ms, o, h, l, c, volume)`` (sorted by
+    open time), with the same window rules as :func:`generate_klines`: nothing opening after
+    ``now_ms`` (the candle open at ``now_ms`` is included, still forming, as on Binance)."""
+    length = INTERVAL_MS[interval]
+    last = now_ms if end_ms is None else min(now_ms, end_ms)
+    window = [c for c in candles if c[0] <= last and (start_ms is None or c[0] >= start_ms)]
+    chosen = window[:limit] if start_ms is not None else window[-limit:]
+    rows: list[list[Any]] = []
+    for open_ms, o, h, low, c, volume in chosen:
+        quote_volume = volume * (o + c) / 2
+        rows.append(
+            [
+                open_ms,
+                _fmt(o),
+                _fmt(h),
+                _fmt(low),
+                _fmt(c),
+                _fmt(volume),
+                open_ms + length - 1,
+                _fmt(quote_volume),
+                100,
+                _fmt(volume / 2),
+                _fmt(quote_volume / 2),
+                "0",
+            ]
+        )
+    return rows
+
+
+def without_ranges(rows: list[list[Any]], omitted: list[tuple[int, int]]) -> list[list[Any]]:
+    """``rows`` less those whose open time lies in one of the ``[start_ms, end_ms)`` ranges."""
+    return [r for r in rows if not any(start <= r[0] < end for start, end in omitted)]

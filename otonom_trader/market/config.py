@@ -11,11 +11,13 @@ from otonom_trader.config.errors import parse_choice, require
 
 class DataSource(StrEnum):
     """``synthetic``: seeded generated candles (offline default). ``csv``: a user's OHLCV file.
-    ``exchange``: public candles through ccxt."""
+    ``exchange``: public candles through ccxt. ``store``: history downloaded into the local
+    candle store (``otonom-trader data download``)."""
 
     SYNTHETIC = "synthetic"
     CSV = "csv"
     EXCHANGE = "exchange"
+    STORE = "store"
 
 
 @dataclass
@@ -32,6 +34,9 @@ class DataConfig:
     # Public candles: which exchange (ccxt id) and where (None: the exchange's own host).
     exchange_id: str = "binance"
     exchange_base_url: Optional[str] = None  # noqa: UP045
+    # data=store: the candle store's folder (None: $OTONOM_HOME/data); exchange_id names whose
+    # downloaded candles are read.
+    store_path: Optional[str] = None  # noqa: UP045
     # Newest closed candle older than this many timeframes: stale, no new orders.
     stale_after_timeframes: int = 2
     # A close that moves more than this from the previous close is a bad print: the symbol is

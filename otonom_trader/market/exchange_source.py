@@ -41,42 +41,9 @@ class ExchangeMarketData(MarketDataSource):
         stale_after_timeframes: int = 2,
         timeout_ms: int = 10_000,
     ) -> None:
-        from otonom_trader.broker.ccxt_routing import route_ccxt_to
-
-        exchange_class = getattr(ccxt, exchange_id, None)
-        if exchange_class is None:
-            from otonom_trader.config.errors import ConfigError
-
-            raise ConfigError(f"unknown ccxt exchange id {exchange_id!r}", key="data.exchange_id")
-        options: dict[str, Any] = {"defaultType": "spot"}
-        if exchange_id == "binance":
-            options.update(
-                {
-                    "fetchCurrencies": False,
-                    "fetchMargins": False,
-                    "fetchMarkets": {"types": ["spot"]},
-                }
-            )
-        from otonom_trader.broker.ccxt_broker import share_markets
-        from otonom_trader.broker.request_budget import (
-            install_request_budget,
-            pooled_session,
-            shared_budget,
-        )
-
-        self.exchange = exchange_class(
-            {"enableRateLimit": False, "timeout": timeout_ms, "options": options}
-        )
-        if base_url:
-            route_ccxt_to(self.exchange, base_url)
-        pooled_session(self.exchange)
-        # The venue's markets, shared with a broker of the same venue and host (in this
-        # process, or from the disk cache): ccxt would otherwise load them once more.
-        share_markets(self.exchange, exchange_id, base_url, False)
+        self.exchange = public_client(exchange_id, base_url=base_url, timeout_ms=timeout_ms)
         # The same budget as a broker on this venue and host: together they stay within it.
-        self.request_budget = shared_budget(exchange_id, base_url)
-        if self.request_budget is not None:
-            install_request_budget(self.exchange, exchange_id, self.request_budget)
+        self.request_budget = getattr(self.exchange, "otonom_request_budget", None)
         self.name = f"exchange ({exchange_id}{' @ ' + base_url if base_url else ''})"
         self.stale_after_timeframes = stale_after_timeframes
 
@@ -102,6 +69,54 @@ class ExchangeMarketData(MarketDataSource):
         session = getattr(self.exchange, "session", None)
         if session is not None:
             session.close()
+
+
+def public_client(
+    exchange_id: str,
+    *,
+    base_url: str | None = None,
+    timeout_ms: int = 10_000,
+    key: str = "data.exchange_id",
+) -> Any:
+    """A key-less ccxt client of ``exchange_id`` for public market data (spot markets only);
+    ``base_url`` routes it there. Its requests spend the venue host's shared request budget
+    (``broker.request_budget``, also ``client.otonom_request_budget``) and its market list is
+    the one shared with a broker of the same venue and host. ``ConfigError`` (naming ``key``)
+    for an id ccxt does not know."""
+    from otonom_trader.broker.ccxt_broker import share_markets
+    from otonom_trader.broker.ccxt_routing import route_ccxt_to
+    from otonom_trader.broker.request_budget import (
+        install_request_budget,
+        pooled_session,
+        shared_budget,
+    )
+
+    exchange_class = getattr(ccxt, exchange_id, None)
+    if exchange_class is None:
+        from otonom_trader.config.errors import ConfigError
+
+        raise ConfigError(f"unknown ccxt exchange id {exchange_id!r}", key=key)
+    options: dict[str, Any] = {"defaultType": "spot"}
+    if exchange_id == "binance":
+        options.update(
+            {
+                "fetchCurrencies": False,
+                "fetchMargins": False,
+                "fetchMarkets": {"types": ["spot"]},
+            }
+        )
+    client = exchange_class({"enableRateLimit": False, "timeout": timeout_ms, "options": options})
+    if base_url:
+        route_ccxt_to(client, base_url)
+    pooled_session(client)
+    # The venue's markets, shared with a broker of the same venue and host (in this process,
+    # or from the disk cache): ccxt would otherwise load them once more.
+    share_markets(client, exchange_id, base_url, False)
+    budget = shared_budget(exchange_id, base_url)
+    if budget is not None:
+        install_request_budget(client, exchange_id, budget)
+    client.otonom_request_budget = budget
+    return client
 
 
 def _number(value: object) -> float:

@@ -7,7 +7,8 @@ from otonom_trader.market.config import DataConfig, DataSource
 
 
 def build_market_data(cfg: DataConfig) -> MarketDataSource:
-    """``synthetic`` (offline default), ``csv`` or ``exchange``, as ``cfg.source`` says."""
+    """``synthetic`` (offline default), ``csv``, ``exchange`` or ``store``, as ``cfg.source``
+    says."""
     if cfg.source == DataSource.SYNTHETIC:
         from otonom_trader.market.synthetic import SyntheticMarketData
 
@@ -17,6 +18,12 @@ def build_market_data(cfg: DataConfig) -> MarketDataSource:
 
         assert cfg.csv_path  # validated by DataConfig
         return CsvMarketData(cfg.csv_path)
+    if cfg.source == DataSource.STORE:
+        from otonom_trader.market.store_source import StoreMarketData
+
+        return StoreMarketData(
+            cfg.store_path, cfg.exchange_id, stale_after_timeframes=cfg.stale_after_timeframes
+        )
     from otonom_trader.market.exchange_source import ExchangeMarketData
 
     return ExchangeMarketData(
