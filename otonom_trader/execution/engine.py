@@ -288,7 +288,15 @@ class ExecutionEngine:
         if parallel:
             assert self._pool is not None
             futures = [self._pool.submit(send_symbol, idx) for idx in by_symbol.values()]
-            wait(futures)
+            try:
+                wait(futures)
+            finally:
+                # Interrupted (Ctrl-C, a signal): symbols not started are not sent, and the
+                # cycle — and with it the account's lease — never ends while an order of it is
+                # still in flight or unbooked.
+                for future in futures:
+                    future.cancel()
+                wait(futures)
             for future in futures:
                 future.result()  # a bug in any symbol's thread is raised here, after all ended
         else:
