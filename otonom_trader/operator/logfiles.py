@@ -43,7 +43,7 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s"
 # scheme://user:password@host → scheme://user:****@host
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^/\s:@]*:)(?P<secret>[^@\s/]+)@")
 # A Telegram bot token: the bot id, a colon, 30+ URL-safe characters.
-_BOT_TOKEN = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}")
+_BOT_TOKEN = re.compile(r"(?<![0-9])\d{5,}:[A-Za-z0-9_-]{30,}")
 
 
 class LogFileMasker(SecretMasker):
