@@ -20,7 +20,7 @@ def traded_template(tmp_path_factory: pytest.TempPathFactory) -> TradedDatabase:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OTONOM_HOME", str(root / "home"))
         clock = ManualClock(START)
-        daemon = run_shadow_cycles(root / "trader.db", clock, CYCLES)
+        daemon, _ = run_shadow_cycles(root / "trader.db", clock, CYCLES)
         account = daemon.context.account
         daemon.close()
     return TradedDatabase(root / "trader.db", account.shadow_paper_book, account.book, clock.now)
