@@ -363,7 +363,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [jsonable(item) for item in value]
     if isinstance(value, Decimal):
-        return str(value)
+        return f"{value:f}"  # plain digits: 0.00000000, never 0E-8
     if isinstance(value, datetime):
         return value.isoformat()
     return value

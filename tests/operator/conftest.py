@@ -1,4 +1,4 @@
-"""Operator fixtures: the traded database (built once per module, copied per test) and the
+"""Operator fixtures: the traded database (built once per session, copied per test) and the
 log file the CLI attaches, detached after each test."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from otonom_trader.operator.logfiles import uninstall_file_logging
 from otonom_trader.testkit.clock import ManualClock
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def traded_template(tmp_path_factory: pytest.TempPathFactory) -> TradedDatabase:
     root = tmp_path_factory.mktemp("traded")
     with pytest.MonkeyPatch.context() as patch:

@@ -229,3 +229,21 @@ def test_the_token_is_never_in_an_error_or_the_log_file(
     assert all(TOKEN not in error and TOKEN.split(":")[1] not in error for error in errors)
     text = log_file.read_text()
     assert "poll failed" in text and TOKEN.split(":")[1] not in text
+
+
+def test_stop_is_announced_on_the_alert_channels_as_the_cli_does(
+    api: TelegramBotAPI, db: Database, clock: ManualClock
+) -> None:
+    app = AppConfig()
+    app.alerts.telegram = TelegramAlertConfig(enabled=True, bot_token=TOKEN, chat_id=str(CHAT))
+    bot = TelegramCommandBot(app, db, api_base=api.base_url, clock=clock)
+    api.inject(CHAT, "/stop exchange incident")
+
+    with api.patch_apprise():  # the alert channel (Apprise's Telegram plugin) posts here too
+        bot.poll_once()
+
+    texts = api.sent_to(CHAT)
+    alerts = [t for t in texts if "KILL-SWITCH TRIGGERED" in t]
+    assert len(alerts) == 1 and "exchange incident" in alerts[0]
+    assert [t for t in texts if t.startswith("STOPPED")]
+    assert all(TOKEN not in t for t in texts)
