@@ -22,8 +22,10 @@ Commands (``/cmd@botname`` works too, as Telegram sends it in groups):
 A message from a chat that is not configured gets **no reply** and changes nothing (it is logged
 with its chat id only). The numbers are the operator views' (:mod:`otonom_trader.operator.views`:
 the database, marks of the latest snapshot; no exchange is called). Updates are fetched with
-``getUpdates`` long polling and confirmed by ``offset`` one by one, so a command is handled once
-even if the bot restarts. The bot token is in request URLs only: it is registered with the
+``getUpdates`` long polling; each poll's ``offset`` confirms the updates handled before it, so a
+command is handled once. (Updates handled just before a crash, not yet confirmed, come again
+after a restart: a second ``/stop`` is harmless, and ``/resume confirm`` needs a fresh
+``/resume`` of the same process.) The bot token is in request URLs only: it is registered with the
 secret masker and never written to a reply or a log line.
 """
 
@@ -118,6 +120,14 @@ class TelegramCommandBot:
         self.clock = clock
         self.offset: int | None = None
         self._resume_asked: dict[str, datetime] = {}
+
+    @classmethod
+    def from_config(cls, app: AppConfig, db: Database, **options: Any) -> TelegramCommandBot | None:
+        """The bot when ``alerts.telegram`` is enabled (token and chat id are then required by
+        the config itself), else ``None``; ``options`` as for the constructor."""
+        if not app.alerts.telegram.enabled:
+            return None
+        return cls(app, db, **options)
 
     # ------------------------------------------------------------------ polling
 

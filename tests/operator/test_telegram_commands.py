@@ -247,3 +247,13 @@ def test_stop_is_announced_on_the_alert_channels_as_the_cli_does(
     assert len(alerts) == 1 and "exchange incident" in alerts[0]
     assert [t for t in texts if t.startswith("STOPPED")]
     assert all(TOKEN not in t for t in texts)
+
+
+def test_from_config_builds_the_bot_only_when_telegram_is_enabled(db: Database) -> None:
+    app = AppConfig()
+    assert TelegramCommandBot.from_config(app, db) is None
+    app.alerts.telegram = TelegramAlertConfig(enabled=True, bot_token=TOKEN, chat_id=str(CHAT))
+
+    bot = TelegramCommandBot.from_config(app, db)
+
+    assert bot is not None and bot.allowed_chat_ids == {str(CHAT)}
