@@ -335,10 +335,10 @@ def plot_equity(curves: Sequence[EquityCurve], path: Path) -> Path:
         if not curve.points:
             continue
         x = date2num([p.at for p in curve.points])
-        top.plot(x, [float(p.equity) for p in curve.points], label=curve.book)  # floats: drawing
-        bottom.fill_between(
-            x, [-float(p.drawdown) * 100 for p in curve.points], 0, alpha=0.4, step="post"
-        )
+        (line,) = top.plot(x, [float(p.equity) for p in curve.points], label=curve.book)
+        drawdown = [-float(p.drawdown) * 100 for p in curve.points]  # floats: drawing only
+        bottom.plot(x, drawdown, color=line.get_color())
+        bottom.fill_between(x, drawdown, 0, color=line.get_color(), alpha=0.2)
     top.set_ylabel("equity (quote)")
     bottom.set_ylabel("drawdown %")
     for axes in (top, bottom):
