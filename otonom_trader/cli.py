@@ -6,6 +6,7 @@
     otonom-trader kill-switch status | trip --reason … | reset --reason …
     otonom-trader drill kill-switch
     otonom-trader alerts test
+    otonom-trader status | trades | orders | profit | equity --plot equity.png
 
 Every command reads the same Hydra configuration as the flow (``conf/``), adjusted with
 ``-o KEY=VALUE`` overrides; ``--db`` points at another database (a SQLite path or a URL).
@@ -39,6 +40,10 @@ def _daemon_once(args: argparse.Namespace) -> int:
         mode=ExecutionMode(args.mode) if args.mode else None,
         overrides=overrides,
     )
+    from otonom_trader.home import otonom_home
+    from otonom_trader.operator.logfiles import configured_secrets, install_file_logging
+
+    install_file_logging(otonom_home(), configured_secrets(daemon.config))
     try:
         summary = daemon.run_once()
     finally:
@@ -113,15 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     from otonom_trader.alerts.cli import register as register_alerts
     from otonom_trader.guardrails.cli import register as register_guardrails
+    from otonom_trader.market.cli import register as register_data
+    from otonom_trader.operator.cli import register as register_operator
     from otonom_trader.shadow.cli import register as register_shadow
 
     register_shadow(commands)
     register_guardrails(commands)
     register_alerts(commands)
-
-    from otonom_trader.market.cli import register as register_data
-
     register_data(commands)
+    register_operator(commands)
     return parser
 
 

@@ -139,6 +139,12 @@ def _controls(args: argparse.Namespace, *, for_change: bool) -> _Controls:
         books = _account_books(db, args.account)
     else:
         books = known_books(db) + ([ALL_BOOKS] if for_change else [])
+    return controls_for(app, db, books, for_change=for_change)
+
+
+def controls_for(app: AppConfig, db: Database, books: list[str], *, for_change: bool) -> _Controls:
+    """The switches of ``books`` and, for a change with alerts on, the engine that records
+    and announces their transitions (what ``trip``/``reset`` act on)."""
     alerts = None
     if for_change and app.alerts.enabled:
         from otonom_trader.alerts.engine import AlertEngine
@@ -153,6 +159,44 @@ def _controls(args: argparse.Namespace, *, for_change: bool) -> _Controls:
             if switch.book == ALL_BOOKS or not everything:
                 switch.on_transition_tx = controls.record
     return controls
+
+
+def emergency_stop(
+    app: AppConfig, db: Database, reason: str, actor: str, now: datetime, console: Console
+) -> list[tuple[str, bool]]:
+    """``kill-switch trip`` without a scope: halt every book of every account and the
+    all-books switch, announce it (what happened is printed to ``console``). Returns
+    ``(book, changed)`` per switch (``*`` is the all-books switch)."""
+    controls = controls_for(app, db, known_books(db) + [ALL_BOOKS], for_change=True)
+    outcomes = trip_switches(controls, reason, actor, now)
+    _announce(controls, console, any(changed for _, changed in outcomes))
+    return outcomes
+
+
+def emergency_reset(
+    app: AppConfig, db: Database, reason: str, actor: str, now: datetime, console: Console
+) -> list[tuple[str, bool]]:
+    """``kill-switch reset`` without a scope: clear every book and the all-books switch."""
+    controls = controls_for(app, db, known_books(db) + [ALL_BOOKS], for_change=True)
+    outcomes = reset_switches(controls, reason, actor, now)
+    _announce(controls, console, any(changed for _, changed in outcomes))
+    return outcomes
+
+
+def trip_switches(
+    controls: _Controls, reason: str, actor: str, now: datetime
+) -> list[tuple[str, bool]]:
+    """Trip each switch; ``(book, changed)`` per switch (unchanged: it was halted already)."""
+    return [(s.book, s.trip(reason, now, actor) is not None) for s in controls.switches]
+
+
+def reset_switches(
+    controls: _Controls, reason: str, actor: str, now: datetime
+) -> list[tuple[str, bool]]:
+    """Reset each switch, the all-books trip first (a book reset while it stands would take
+    it over again); ``(book, changed)`` per switch."""
+    controls.switches.sort(key=lambda s: s.book != ALL_BOOKS)
+    return [(s.book, s.reset(reason, now, actor) is not None) for s in controls.switches]
 
 
 def _switches(args: argparse.Namespace, *, for_change: bool) -> list[KillSwitch]:
@@ -291,18 +335,16 @@ def trip_command(args: argparse.Namespace) -> int:
     reason, actor, now = _reason(args), _actor(args), datetime.now(UTC)
     console = Console(highlight=False)
     controls = _controls(args, for_change=True)
-    changed = False
-    for switch in controls.switches:
-        transition = switch.trip(reason, now, actor)
-        changed = changed or transition is not None
-        note = "" if transition else " (it was already halted; the trip is recorded)"
+    outcomes = trip_switches(controls, reason, actor, now)
+    for book, changed in outcomes:
+        note = "" if changed else " (it was already halted; the trip is recorded)"
         name = (
             "* (every book, also books first used later)"
-            if switch.book == ALL_BOOKS
-            else f"'{escape(switch.book)}'"
+            if book == ALL_BOOKS
+            else f"'{escape(book)}'"
         )
         console.print(f"[bold red]kill-switch tripped[/] on book {name}{note}")
-    _announce(controls, console, changed)
+    _announce(controls, console, any(changed for _, changed in outcomes))
     return 0
 
 
@@ -311,16 +353,12 @@ def reset_command(args: argparse.Namespace) -> int:
     reason, actor, now = _reason(args), _actor(args), datetime.now(UTC)
     console = Console(highlight=False)
     controls = _controls(args, for_change=True)
-    # The all-books trip first: a book reset while it stands would take it over again.
-    controls.switches.sort(key=lambda s: s.book != ALL_BOOKS)
-    changed = False
-    for switch in controls.switches:
-        transition = switch.reset(reason, now, actor)
-        changed = changed or transition is not None
-        note = "" if transition else " (it was not halted; the reset is recorded)"
-        name = "*" if switch.book == ALL_BOOKS else f"'{escape(switch.book)}'"
+    outcomes = reset_switches(controls, reason, actor, now)
+    for book, changed in outcomes:
+        note = "" if changed else " (it was not halted; the reset is recorded)"
+        name = "*" if book == ALL_BOOKS else f"'{escape(book)}'"
         console.print(f"[green]kill-switch reset[/] on book {name}{note}")
-    _announce(controls, console, changed)
+    _announce(controls, console, any(changed for _, changed in outcomes))
     return 0
 
 

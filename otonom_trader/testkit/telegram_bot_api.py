@@ -1,13 +1,19 @@
-"""A local stand-in of the Telegram Bot API, for Apprise's real Telegram plugin.
+"""A local stand-in of the Telegram Bot API, for Apprise's real Telegram plugin and for bots.
 
-Serves ``POST/GET /bot<TOKEN>/sendMessage`` and ``/bot<TOKEN>/getMe`` on 127.0.0.1 with the Bot
-API's reply shapes (``{"ok": true, "result": …}``; 401 for an unknown token, 400 for a missing
-chat), records every accepted message, and can be switched to answer 500 (or any status) to
-play an outage. Point Apprise at it with :meth:`TelegramBotAPI.patch_apprise`::
+Serves ``POST/GET /bot<TOKEN>/sendMessage``, ``/bot<TOKEN>/getMe`` and ``/bot<TOKEN>/getUpdates``
+on 127.0.0.1 with the Bot API's reply shapes (``{"ok": true, "result": …}``; 401 for an unknown
+token, 400 for a missing chat), records every accepted message, and can be switched to answer
+500 (or any status) to play an outage. Point Apprise at it with
+:meth:`TelegramBotAPI.patch_apprise`::
 
     with TelegramBotAPI(token="123:abc") as api, api.patch_apprise():
         ...  # tgram://123:abc/42 now posts here
         assert api.messages[0].chat_id == "42"
+
+Incoming messages (what a person types to the bot) are queued with :meth:`TelegramBotAPI.inject`
+and handed out by ``getUpdates`` as the Bot API does: every update with ``update_id >= offset``;
+an ``offset`` confirms (and drops) the updates before it; ``timeout`` > 0 is long polling — the
+call waits until an update arrives or the timeout ends.
 """
 
 from __future__ import annotations
@@ -46,7 +52,12 @@ class TelegramBotAPI:
         self.messages: list[TelegramMessage] = []
         self.requests = 0
         self.fail_with: int | None = None
+        #: the ``offset`` of every ``getUpdates`` call, in order (``None``: none given)
+        self.update_offsets: list[int | None] = []
+        self._updates: list[dict[str, Any]] = []
+        self._next_update_id = 1
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -96,6 +107,42 @@ class TelegramBotAPI:
         finally:
             NotifyTelegram.notify_url = original
 
+    def inject(
+        self, chat_id: int | str, text: str, *, username: str | None = None, date: int = 0
+    ) -> int:
+        """Queue a message from chat ``chat_id`` (a private chat with that user); returns its
+        ``update_id``. A waiting long poll wakes up."""
+        with self._arrived:
+            update_id = self._next_update_id
+            self._next_update_id += 1
+            sender: dict[str, Any] = {"id": int(chat_id), "is_bot": False, "first_name": "user"}
+            if username:
+                sender["username"] = username
+            self._updates.append(
+                {
+                    "update_id": update_id,
+                    "message": {
+                        "message_id": update_id,
+                        "from": sender,
+                        "chat": {"id": int(chat_id), "type": "private"},
+                        "date": date,
+                        "text": text,
+                    },
+                }
+            )
+            self._arrived.notify_all()
+        return update_id
+
+    def pending_updates(self) -> list[dict[str, Any]]:
+        """The updates not yet confirmed by an ``offset``."""
+        with self._lock:
+            return list(self._updates)
+
+    def sent_to(self, chat_id: int | str) -> list[str]:
+        """The texts sent to one chat, in order."""
+        with self._lock:
+            return [m.text for m in self.messages if m.chat_id == str(chat_id)]
+
     def texts(self) -> list[str]:
         """The text of every accepted message, in order."""
         with self._lock:
@@ -125,6 +172,9 @@ class TelegramBotAPI:
                     "username": self.bot_username,
                 },
             }
+        if function == "getUpdates":
+            payload = _parse_payload(method, parts.query, body, content_type)
+            return 200, {"ok": True, "result": self._get_updates(payload)}
         if function != "sendMessage":
             return 404, {"ok": False, "error_code": 404, "description": "Not Found: method"}
         if self.fail_with is not None:
@@ -166,6 +216,18 @@ class TelegramBotAPI:
                 "text": message.text,
             },
         }
+
+    def _get_updates(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(payload["offset"]) if payload.get("offset") not in (None, "") else None
+        timeout = float(payload.get("timeout") or 0)
+        limit = int(payload.get("limit") or 100)
+        with self._arrived:
+            self.update_offsets.append(offset)
+            if offset is not None:
+                self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            if not self._updates and timeout > 0:
+                self._arrived.wait_for(lambda: bool(self._updates), timeout=timeout)
+            return list(self._updates[:limit])
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         api = self

@@ -70,3 +70,42 @@ def test_missing_chat_is_a_bad_request(api: TelegramBotAPI) -> None:
     status, reply = call(api, TOKEN, "sendMessage", {"text": "hi"})
 
     assert status == 400 and "chat not found" in reply["description"]
+
+
+def test_get_updates_hands_out_injected_messages_until_an_offset_confirms_them(
+    api: TelegramBotAPI,
+) -> None:
+    first = api.inject(7, "/status", username="alice")
+    second = api.inject(8, "/help")
+
+    _, unconfirmed = call(api, TOKEN, "getUpdates", {})
+    _, again = call(api, TOKEN, "getUpdates", {"offset": first})
+    _, after_first = call(api, TOKEN, "getUpdates", {"offset": first + 1})
+    _, none_left = call(api, TOKEN, "getUpdates", {"offset": second + 1})
+
+    assert [u["update_id"] for u in unconfirmed["result"]] == [first, second]
+    message = unconfirmed["result"][0]["message"]
+    assert message["chat"]["id"] == 7 and message["text"] == "/status"
+    assert message["from"]["username"] == "alice"
+    assert [u["update_id"] for u in again["result"]] == [first, second]
+    assert [u["update_id"] for u in after_first["result"]] == [second]
+    assert none_left["result"] == [] and api.pending_updates() == []
+    assert api.update_offsets == [None, first, first + 1, second + 1]
+
+
+def test_a_long_poll_returns_as_soon_as_a_message_arrives(api: TelegramBotAPI) -> None:
+    import threading
+
+    replies: list[dict[str, Any]] = []
+    waiting = threading.Thread(
+        target=lambda: replies.append(call(api, TOKEN, "getUpdates", {"timeout": 4})[1])
+    )
+    waiting.start()
+    while not api.update_offsets:  # the poll has reached the server
+        threading.Event().wait(0.01)
+
+    api.inject(7, "/stop")
+    waiting.join(timeout=5)
+
+    assert not waiting.is_alive()
+    assert [u["message"]["text"] for u in replies[0]["result"]] == ["/stop"]
