@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     register_shadow(commands)
     register_guardrails(commands)
     register_alerts(commands)
+    from otonom_trader.promotion.cli import register as register_promotion
+
+    register_promotion(commands)
     return parser
 
 
