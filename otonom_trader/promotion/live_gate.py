@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect
+from sqlalchemy.exc import SQLAlchemyError
 
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.promotion.stages import Stage, StrategyIdentity, file_sha256
@@ -72,7 +73,13 @@ def _stage_read_only(url: str | None, identity: StrategyIdentity) -> tuple[Stage
     and version was recorded (an edit). Reads without migrating or creating anything."""
     from sqlalchemy.engine import make_url
 
-    from otonom_trader.persistence.database import Database, resolve_url
+    from otonom_trader.persistence.database import (
+        Database,
+        DatabaseError,
+        describe_url,
+        one_line,
+        resolve_url,
+    )
 
     resolved = make_url(resolve_url(url))
     if resolved.get_backend_name() == "sqlite":
@@ -82,6 +89,10 @@ def _stage_read_only(url: str | None, identity: StrategyIdentity) -> tuple[Stage
     db = Database(url, migrate=False)
     try:
         return _stage_in(db, identity)
+    except SQLAlchemyError as exc:
+        raise DatabaseError(
+            f"cannot read the promotion records of {describe_url(db.url)}: {one_line(exc)}"
+        ) from None
     finally:
         db.dispose()
 
@@ -119,15 +130,18 @@ def position_cap(ctx: CycleContext, now: datetime) -> Decimal | None:
     from otonom_trader.promotion.store import find_version
 
     live = ctx.config.promotion.live
-    identity = StrategyIdentity(
-        ctx.strategy.name, ctx.strategy.version, file_sha256(ctx.strategy.path), ctx.strategy.path
-    )
+    cap = Decimal(str(live.first_period_max_position_quote))
+    try:
+        digest = file_sha256(ctx.strategy.path)
+    except ConfigError:  # the file was removed while the process runs: unknown, so capped
+        return cap
+    identity = StrategyIdentity(ctx.strategy.name, ctx.strategy.version, digest, ctx.strategy.path)
     with ctx.db.session() as session:
         row: StrategyVersionRecord | None = find_version(session, identity)
         since = row.stage_since if row is not None and row.stage == Stage.LIVE.value else None
     if since is not None and now >= since + timedelta(days=live.first_period_days):
         return None
-    return Decimal(str(live.first_period_max_position_quote))
+    return cap
 
 
 def capped_strategy(ctx: CycleContext, now: datetime) -> Strategy:

@@ -111,11 +111,11 @@ class PromotionWorkflow:
         self.store.record_evidence(version.id, BACKTEST, evidence.source, evidence.to_json(), now)
 
     def record_key_audit(self, version: VersionState, now: datetime) -> str | None:
-        """Audit the configured broker's key when it is a production account, and record the
-        result (never the key). Returns the audit's one line, or ``None`` when the configured
-        broker is not a production account (nothing to audit)."""
+        """Audit the configured broker's key when the version is at shadow (the gate that reads
+        the audit) and the broker is a production account, and record the result (never the
+        key). Returns the audit's one line, or ``None`` when there is nothing to audit."""
         broker_cfg = self.app.broker
-        if not is_production_account(broker_cfg):
+        if version.stage is not Stage.SHADOW or not is_production_account(broker_cfg):
             return None
         from otonom_trader.broker.ccxt_broker import CcxtBroker
         from otonom_trader.broker.errors import PermissionDeniedError

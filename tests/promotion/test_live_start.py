@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 from otonom_trader.cli import main
+from otonom_trader.config.compose import load_config
+from otonom_trader.config.errors import ConfigError
 from otonom_trader.local_exchange import LocalBinanceExchange
+from otonom_trader.persistence import Database
+from otonom_trader.promotion.live_gate import refuse_unpromoted_live
 from otonom_trader.testkit.promotion import force_live
 
 from .conftest import on_production, on_testnet
@@ -81,3 +85,16 @@ def test_live_on_testnet_and_simulated_accounts_needs_no_promotion(
 
     assert code == 0
     assert len(local_binance.orders) == (2 if venue == "testnet" else 0)
+
+
+def test_the_start_check_reads_the_promotion_records_on_postgresql(
+    postgres_db: Database, strategy: Path, exchange_keys_in_env: None
+) -> None:
+    _, app = load_config(["mode=live", "broker=binance"])
+    app.db.url, app.strategy.path = postgres_db.url, str(strategy)
+    with pytest.raises(ConfigError, match="missing gate research → paper"):
+        refuse_unpromoted_live(app)
+
+    force_live(postgres_db.url, strategy, reason="test: promoted by hand")
+
+    refuse_unpromoted_live(app)  # promoted: nothing to refuse
