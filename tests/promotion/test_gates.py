@@ -189,3 +189,23 @@ def test_migration_creates_the_tables_the_models_describe(any_db: Database) -> N
     ours = [diff for diff in diffs if any(name in repr(diff) for name in PROMOTION_TABLES)]
     assert ours == []
     assert "0008_promotion" in any_db.current_revisions()
+
+
+def test_a_promotion_limit_out_of_range_is_one_line_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "--db",
+            str(tmp_path / "t.db"),
+            "-o",
+            "promotion.research.max_drawdown=2",
+            "promote",
+            "status",
+        ]
+    )
+
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "promotion.research.max_drawdown" in err and "fraction" in err
+    assert not (tmp_path / "t.db").exists()
