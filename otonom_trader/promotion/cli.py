@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -26,7 +26,7 @@ from rich.table import Table
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.persistence.database import Database
 from otonom_trader.promotion.gates import GateResult
-from otonom_trader.promotion.stages import StrategyIdentity
+from otonom_trader.promotion.stages import Stage, StrategyIdentity
 from otonom_trader.promotion.store import VersionState
 from otonom_trader.promotion.workflow import AdvanceOutcome, PromotionWorkflow
 
@@ -166,7 +166,14 @@ def _show(
     gates: list[GateResult],
     report: dict[str, Any] | None = None,
 ) -> int:
-    report = report or {}
+    report = dict(report or {})
+    if version.stage is Stage.LIVE:
+        live = workflow.config.live
+        until = version.stage_since + timedelta(days=live.first_period_days)
+        report["live_cap"] = (
+            f"positions capped at {live.first_period_max_position_quote:g} (quote) on production "
+            f"accounts until {until:%Y-%m-%d %H:%M} UTC"
+        )
     if as_json:
         text = json.dumps(_as_json(workflow, version, gates, report), indent=2, sort_keys=True)
         print(text, file=console.file)
@@ -243,7 +250,7 @@ def render(
                 "[green]yes[/green]" if check.passed else "[red]NO[/red]",
             )
         console.print(table)
-    for key in ("evidence", "key_audit", "advance", "rollback"):
+    for key in ("evidence", "key_audit", "advance", "rollback", "live_cap"):
         if key in report:
             console.print(f"{key.replace('_', ' ')}: {escape(str(report[key]))}")
     events = workflow.store.events(version.id)

@@ -150,6 +150,7 @@ def test_a_strategy_walks_from_research_to_live_and_each_gate_first_refuses(
         "advance", "--actor", "alice", extra=tuple(on_production(production_exchange))
     )
     assert code == 0 and "advanced to live (passed)" in out, out
+    assert "live cap: positions capped at 100 (quote)" in out
     assert all(len(line) <= 80 for line in out.splitlines())
     assert production_exchange.orders == []  # an audit sends no order
 
