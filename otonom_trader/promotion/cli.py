@@ -17,18 +17,16 @@ import argparse
 import getpass
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from otonom_trader.config.errors import ConfigError
-from otonom_trader.persistence.database import Database
-from otonom_trader.promotion.gates import GateResult
-from otonom_trader.promotion.stages import Stage, StrategyIdentity
-from otonom_trader.promotion.store import VersionState
-from otonom_trader.promotion.workflow import AdvanceOutcome, PromotionWorkflow
+
+if TYPE_CHECKING:  # the parser is built on every command: the workflow loads when it runs
+    from rich.console import Console
+
+    from otonom_trader.promotion.gates import GateResult
+    from otonom_trader.promotion.store import VersionState
+    from otonom_trader.promotion.workflow import AdvanceOutcome, PromotionWorkflow
 
 WIDTH = 80
 
@@ -73,6 +71,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     """The registered entry: the system clock and the terminal."""
+    from rich.console import Console
+
     return run_promote(args, now=datetime.now(UTC), console=Console(highlight=False))
 
 
@@ -100,6 +100,9 @@ def run_promote(args: argparse.Namespace, *, now: datetime, console: Console) ->
     from otonom_trader.broker.factory import load_broker_config
     from otonom_trader.config.compose import load_config
     from otonom_trader.config.validation import resolve_project_path
+    from otonom_trader.persistence.database import Database
+    from otonom_trader.promotion.stages import StrategyIdentity
+    from otonom_trader.promotion.workflow import PromotionWorkflow
 
     _, app = load_config(list(getattr(args, "overrides", None) or []))
     if getattr(args, "broker_config", None):
@@ -166,6 +169,8 @@ def _show(
     gates: list[GateResult],
     report: dict[str, Any] | None = None,
 ) -> int:
+    from otonom_trader.promotion.stages import Stage
+
     report = dict(report or {})
     if version.stage is Stage.LIVE:
         live = workflow.config.live
@@ -225,6 +230,9 @@ def render(
     report: dict[str, Any],
 ) -> None:
     """The version's stage, each gate as a table of its checks, and what was done."""
+    from rich.markup import escape
+    from rich.table import Table
+
     identity = version.identity
     console.print(
         f"[bold]{escape(identity.describe())}[/bold] — stage [bold]{version.stage.value}[/bold] "
