@@ -24,13 +24,20 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.promotion.stages import Stage, StrategyIdentity, file_sha256
-from otonom_trader.promotion.workflow import is_production_account
 
 if TYPE_CHECKING:
+    from otonom_trader.broker.config import BrokerConfig
     from otonom_trader.config.schema import AppConfig
     from otonom_trader.daemon.context import CycleContext
     from otonom_trader.persistence.database import Database
     from otonom_trader.strategy.model import Strategy
+
+
+def is_production_account(broker: BrokerConfig) -> bool:
+    """A real exchange account that is not a testnet (the account identity's ``production``
+    environment): where LIVE needs a version promoted to live. Simulated exchanges and testnets
+    are free."""
+    return broker.kind != "sim" and not broker.testnet
 
 
 def _requires_promotion(app: AppConfig) -> bool:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from otonom_trader.broker.config import BrokerConfig
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.config.schema import AppConfig
 from otonom_trader.persistence.database import Database
@@ -37,6 +36,7 @@ from otonom_trader.promotion.gates import (
     GateInputs,
     GateResult,
 )
+from otonom_trader.promotion.live_gate import is_production_account
 from otonom_trader.promotion.stages import Stage, StrategyIdentity
 from otonom_trader.promotion.store import PromotionStore, VersionState
 
@@ -49,13 +49,6 @@ class AdvanceOutcome:
     moved: bool
     forced: bool
     version: VersionState
-
-
-def is_production_account(broker: BrokerConfig) -> bool:
-    """A real exchange account that is not a testnet (the account identity's ``production``
-    environment): where LIVE needs a version promoted to live. Simulated exchanges and testnets
-    are free."""
-    return broker.kind != "sim" and not broker.testnet
 
 
 class PromotionWorkflow:
