@@ -72,7 +72,7 @@ def test_live_on_production_starts_a_promoted_strategy_and_refuses_it_once_edite
 
 
 @pytest.mark.parametrize("venue", ["testnet", "sim"])
-def test_live_on_testnet_and_simulated_accounts_needs_no_promotion(
+def test_live_on_testnet_and_simulated_accounts_needs_no_promotion_and_is_not_capped(
     tmp_path: Path,
     strategy: Path,
     exchange_keys_in_env: None,
@@ -85,6 +85,8 @@ def test_live_on_testnet_and_simulated_accounts_needs_no_promotion(
 
     assert code == 0
     assert len(local_binance.orders) == (2 if venue == "testnet" else 0)
+    # and no first-period cap: each buy is the strategy's 20 % of equity, not 100 USDT
+    assert all(order.cumm_quote_qty > 1000 for order in local_binance.orders)
 
 
 def test_the_start_check_reads_the_promotion_records_on_postgresql(
