@@ -3,7 +3,8 @@
 * :func:`refuse_unpromoted_live` — called once by the start-up validation
   (``config.validation.check_inputs``): LIVE on a production (non-testnet) account refuses a
   strategy version (name, version, file hash) that is not promoted to live, with one line that
-  names the gate it still has to pass. It only reads the database (a missing database, or one
+  names the gate it still has to pass, and a promoted one with guardrails ``off`` (a condition of
+  the shadow → live gate). It only reads the database (a missing database, or one
   without the promotion tables, has promoted nothing) and sends nothing. Testnet and simulated
   accounts, PAPER and SHADOW are free.
 * :func:`position_cap` / :func:`capped_strategy` — called by ``fetch_signal`` each cycle: during
@@ -56,6 +57,12 @@ def refuse_unpromoted_live(app: AppConfig) -> None:
     identity = StrategyIdentity.of_file(resolve_project_path(app.strategy.path))
     stage, edited = _stage_read_only(app.db.url, identity)
     if stage is Stage.LIVE:
+        if not app.guardrails.enabled:  # the shadow → live gate's condition must still hold
+            raise ConfigError(
+                f"LIVE on {app.broker.display_name} refuses to run {identity.describe()} with "
+                "guardrails off; choose a guardrails profile other than off",
+                key="guardrails",
+            )
         return
     missing = {
         None: "research → paper (no promotion record)",

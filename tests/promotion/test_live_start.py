@@ -89,7 +89,7 @@ def test_live_on_testnet_and_simulated_accounts_needs_no_promotion_and_is_not_ca
     assert all(order.cumm_quote_qty > 1000 for order in local_binance.orders)
 
 
-def test_the_start_check_reads_the_promotion_records_on_postgresql(
+def test_the_start_check_reads_the_promotion_records_on_postgresql_and_wants_guardrails_on(
     postgres_db: Database, strategy: Path, exchange_keys_in_env: None
 ) -> None:
     _, app = load_config(["mode=live", "broker=binance"])
@@ -100,3 +100,6 @@ def test_the_start_check_reads_the_promotion_records_on_postgresql(
     force_live(postgres_db.url, strategy, reason="test: promoted by hand")
 
     refuse_unpromoted_live(app)  # promoted: nothing to refuse
+    app.guardrails.enabled = False
+    with pytest.raises(ConfigError, match="guardrails: .* with guardrails off"):
+        refuse_unpromoted_live(app)
