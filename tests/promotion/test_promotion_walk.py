@@ -11,7 +11,10 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from otonom_trader.alerts.engine import AlertEngine
+from otonom_trader.config.errors import ConfigError
 from otonom_trader.daemon import ExecutionMode, TradingDaemon
 from otonom_trader.daemon.steps import begin_run
 from otonom_trader.guardrails.config import GuardrailConfig
@@ -171,6 +174,7 @@ def test_a_strategy_walks_from_research_to_live_and_each_gate_first_refuses(
     try:
         assert position_cap(daemon.context, clock()) == Decimal(100)
         assert position_cap(daemon.context, clock() + timedelta(days=7, seconds=1)) is None
+        live_book = daemon.context.account.book
     finally:
         daemon.close()
 
@@ -178,16 +182,22 @@ def test_a_strategy_walks_from_research_to_live_and_each_gate_first_refuses(
     code, out = promote(
         "rollback", "--reason", "fills diverge", extra=tuple(on_production(production_exchange))
     )
-    assert code == 0 and "stage shadow" in out and "kill-switch tripped" in out
+    assert code == 0 and "stage shadow" in out and f"kill-switch tripped on {live_book}" in out
     database = Database(db)
     try:
-        books = {row for row in out.split("tripped on ", 1)[1].split(" ", 1)[0].split(",")}
-        for book in books:
-            assert KillSwitch(database, GuardrailConfig(), book.strip()).status()[0] is True
+        active, reason = KillSwitch(database, GuardrailConfig(), live_book).status()
     finally:
         database.dispose()
+    assert active is True and reason is not None and "fills diverge" in reason
     code, out = promote("status")
     assert "rollback: live → shadow" in out and "fills diverge" in out
+    with pytest.raises(ConfigError, match="missing gate shadow → live"):
+        TradingDaemon(
+            db_path=db,
+            strategy_path=strategy,
+            mode=ExecutionMode.LIVE,
+            overrides=[*LIMITS, *on_production(production_exchange)],
+        )
 
 
 def test_a_paper_run_that_died_mid_cycle_keeps_the_paper_gate_shut(
