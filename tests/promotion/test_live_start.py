@@ -69,6 +69,9 @@ def test_live_on_production_starts_a_promoted_strategy_and_refuses_it_once_edite
     assert code == 2 and err.count("\n") == 1
     assert "missing gate research → paper" in err and "starts over" in err
     assert len(production_exchange.orders) == sent
+    assert main(["--db", str(db), "promote", "status", "--strategy", str(strategy)]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # unwrapped
+    assert "stage research" in out and "this one (new hash) starts at research" in out
 
 
 @pytest.mark.parametrize("venue", ["testnet", "sim"])
