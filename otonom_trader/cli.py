@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     from otonom_trader.guardrails.cli import register as register_guardrails
     from otonom_trader.market.cli import register as register_data
     from otonom_trader.operator.cli import register as register_operator
+    from otonom_trader.promotion.cli import register as register_promotion
     from otonom_trader.shadow.cli import register as register_shadow
 
     register_shadow(commands)
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_alerts(commands)
     register_data(commands)
     register_operator(commands)
+    register_promotion(commands)
     return parser
 
 

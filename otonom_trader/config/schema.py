@@ -20,6 +20,7 @@ from otonom_trader.guardrails.config import GuardrailConfig
 from otonom_trader.market.config import DataConfig
 from otonom_trader.mode import ExecutionMode
 from otonom_trader.paper.config import PaperConfig
+from otonom_trader.promotion.config import PromotionConfig
 
 
 @dataclass
@@ -79,6 +80,7 @@ class AppConfig:
     db: DbConfig = field(default_factory=DbConfig)
     paper: PaperConfig = field(default_factory=PaperConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    promotion: PromotionConfig = field(default_factory=PromotionConfig)
 
 
 def register_schema() -> None:

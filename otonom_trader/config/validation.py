@@ -194,6 +194,9 @@ def check_inputs(app: AppConfig) -> None:
     from otonom_trader.persistence.database import preflight
 
     preflight(app.db.url)
+    from otonom_trader.promotion.live_gate import refuse_unpromoted_live
+
+    refuse_unpromoted_live(app)  # LIVE on a production account: only a version promoted to live
 
 
 def validate_cycle(

@@ -34,6 +34,7 @@ from otonom_trader.portfolio.ledger import (
     take_snapshot,
     value_book,
 )
+from otonom_trader.promotion.live_gate import capped_strategy
 from otonom_trader.strategy.signals import Action, OrderIntent, Signal, evaluate, size_intent
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ def deliver_alerts(ctx: CycleContext) -> None:
 
 def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
     """Candles → signals → sized intents, for every symbol of the strategy."""
-    strategy = ctx.strategy
+    strategy = capped_strategy(ctx, now)  # LIVE's first period: positions capped (promotion)
     limit = max(ctx.config.data.history_bars, strategy.required_history)
     book = ctx.executing_book
     series_by_symbol = _fetch_candles(ctx, limit, now)

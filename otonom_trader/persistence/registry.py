@@ -5,6 +5,7 @@ from otonom_trader.persistence import (
     alert_models,  # noqa: F401
     guardrail_models,  # noqa: F401
     models,
+    promotion_models,  # noqa: F401
     shadow_models,  # noqa: F401
 )
 from otonom_trader.persistence.models import Base

@@ -11,6 +11,7 @@ import pytest
 from otonom_trader.broker.errors import PermissionDeniedError
 from otonom_trader.daemon import ExecutionMode, TradingDaemon
 from otonom_trader.local_exchange import LocalBinanceExchange
+from otonom_trader.testkit.promotion import force_live
 
 KEY, SECRET = "audit-key-0123456789", "audit-secret-0123456789"
 BASELINE = Path(__file__).resolve().parents[2] / "strategies" / "baseline_v1.0.yaml"
@@ -27,6 +28,8 @@ def exchange(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBinanceExchange]:
 
 
 def _live(tmp_path: Path, exchange: LocalBinanceExchange, *extra: str) -> TradingDaemon:
+    # A local exchange with testnet off is a production account: LIVE needs a promoted version.
+    force_live(tmp_path / "t.db", BASELINE, reason="test: the key audit, not the promotion")
     overrides = [
         "broker=binance",
         f"broker.base_url={exchange.base_url}",
