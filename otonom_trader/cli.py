@@ -118,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     register_shadow(commands)
     register_guardrails(commands)
     register_alerts(commands)
+
+    from otonom_trader.backtest.cli import register as register_backtest
+
+    register_backtest(commands)
     return parser
 
 
