@@ -30,6 +30,7 @@ The parity test (``tests/backtest/test_parity.py``) replays the same candles thr
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,7 @@ from otonom_trader.broker.types import OrderSide, Position, to_decimal
 from otonom_trader.config.schema import AppConfig
 from otonom_trader.daemon.context import CycleContext, build_context
 from otonom_trader.daemon.steps import _fit_to_cash, _is_dust, _mark, _round_intent
+from otonom_trader.guardrails.kill_switch import KillSwitch
 from otonom_trader.guardrails.protections import reaches_limit
 from otonom_trader.market.candles import Candle, timeframe_seconds
 from otonom_trader.market.config import DataConfig
@@ -181,9 +183,14 @@ class Backtest:
         """Replay every bar; return the fills and the equity curve."""
         ctx = build_context(self.app, "backtest", clock=self.clock)
         ctx.strategy = self.strategy
+        # A simulated halt is counted in the metrics; logged, it would read like a live one.
+        switch_log = logging.getLogger(KillSwitch.__module__)
+        level = switch_log.level
+        switch_log.setLevel(logging.ERROR)
         try:
             return _Replay(ctx, self).run()
         finally:
+            switch_log.setLevel(level)
             ctx.close()
 
 
