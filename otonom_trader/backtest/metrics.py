@@ -84,7 +84,7 @@ def compute_metrics(result: BacktestResult, windows: Sequence[Window] | None = N
     return {
         "span_start": inside[0][0].isoformat(),
         "span_end": inside[-1][1].isoformat(),
-        "span_days": round(span_days, 4),
+        "span_days": span_days,
         "total_return": total,
         "cagr": cagr,
         "sharpe": _sharpe(returns, per_year),
