@@ -124,7 +124,7 @@ def _from_store(
     until: datetime | None,
 ) -> dict[str, list[Candle]]:
     try:
-        from otonom_trader.market.store import CandleStore  # type: ignore[import-not-found]
+        from otonom_trader.market.store import CandleStore
     except ImportError:
         raise ConfigError(
             "the historical candle store is not available in this installation "
@@ -146,7 +146,9 @@ def _check(symbol: str, candles: list[Candle], timeframe: str, max_jump_pct: flo
     if not candles:
         raise ConfigError(f"no {timeframe} candles for {symbol} in the chosen data", key="--csv")
     issues = with_jump_check(
-        CandleSeries(symbol, timeframe, tuple(candles), tuple(find_issues(symbol, candles, timeframe))),
+        CandleSeries(
+            symbol, timeframe, tuple(candles), tuple(find_issues(symbol, candles, timeframe))
+        ),
         max_jump_pct,
     ).issues
     if issues:

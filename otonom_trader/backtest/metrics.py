@@ -45,7 +45,9 @@ def strategy_hash(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def compute_metrics(result: BacktestResult, windows: Sequence[Window] | None = None) -> dict[str, Any]:
+def compute_metrics(
+    result: BacktestResult, windows: Sequence[Window] | None = None
+) -> dict[str, Any]:
     """The metrics over ``windows`` of the equity curve (default: all of it)."""
     curve = result.equity
     if windows is None:
@@ -76,7 +78,9 @@ def compute_metrics(result: BacktestResult, windows: Sequence[Window] | None = N
     per_year = SECONDS_PER_YEAR / step.total_seconds()
     drawdown, duration_bars = _drawdown(chained)
     closed = [f for f in _fills_inside(result.fills, inside) if f.realized_pnl is not None]
-    wins = [float(f.realized_pnl) for f in closed if f.realized_pnl is not None and f.realized_pnl > 0]
+    wins = [
+        float(f.realized_pnl) for f in closed if f.realized_pnl is not None and f.realized_pnl > 0
+    ]
     losses = [
         -float(f.realized_pnl) for f in closed if f.realized_pnl is not None and f.realized_pnl < 0
     ]
@@ -179,6 +183,4 @@ def _empty() -> dict[str, Any]:
 
 def equity_rows(curve: Sequence[EquityPoint]) -> list[tuple[str, str, str, str]]:
     """``equity.csv`` rows: time, equity, cash, positions_value."""
-    return [
-        (p.time.isoformat(), str(p.equity), str(p.cash), str(p.positions_value)) for p in curve
-    ]
+    return [(p.time.isoformat(), str(p.equity), str(p.cash), str(p.positions_value)) for p in curve]

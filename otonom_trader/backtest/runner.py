@@ -95,4 +95,3 @@ def run_backtest(
         in_sample, out_of_sample = walk_forward_windows(len(result.equity), request.walk_forward)
     metrics = run_metrics(result, request.strategy_path, out_of_sample)
     return BacktestRun(request, result, metrics, in_sample, out_of_sample)
-

@@ -261,7 +261,9 @@ class _Replay:
                     if series[i].open_time == t:
                         self.result.prices[s].append((now, closes[s][i]))
             valuation = self._valuation(bar_marks)
-            intents = self._intents(symbols, candles, tables, pointer, bar_marks, valuation, required)
+            intents = self._intents(
+                symbols, candles, tables, pointer, bar_marks, valuation, required
+            )
             self._step(now, bar_marks, valuation, intents)
         self._finish()
         return self.result

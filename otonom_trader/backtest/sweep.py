@@ -168,9 +168,7 @@ def write_sweep_csv(rows: list[SweepRow], path: Path) -> None:
     keys = ("sharpe", "total_return", "max_drawdown", "trades", "profit_factor", "win_rate")
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(
-            ["rank", "values", *keys, *(f"oos_{k}" for k in keys), "out_dir"]
-        )
+        writer.writerow(["rank", "values", *keys, *(f"oos_{k}" for k in keys), "out_dir"])
         for n, row in enumerate(rows, start=1):
             oos = row.run.metrics.get("out_of_sample") or {}
             writer.writerow(

@@ -239,9 +239,7 @@ def _parameters(raw: Any, overrides: dict[str, Any], fail: Any) -> dict[str, flo
     for name, value in overrides.items():
         if name not in values:
             declared = ", ".join(values) or "none"
-            raise fail(
-                f"parameters.{name}", f"is not a declared parameter (declared: {declared})"
-            )
+            raise fail(f"parameters.{name}", f"is not a declared parameter (declared: {declared})")
         if isinstance(value, str):
             try:
                 value = float(value)

@@ -35,8 +35,14 @@ def _result(equities: list[float], fills: list[BacktestFill] | None = None) -> B
 
 def _closed(hour: int, pnl: str) -> BacktestFill:
     return BacktestFill(
-        START + timedelta(hours=hour), "BTC/USDT", "sell", Decimal(1), Decimal(1), Decimal("0.1"),
-        "exit", Decimal(pnl),
+        START + timedelta(hours=hour),
+        "BTC/USDT",
+        "sell",
+        Decimal(1),
+        Decimal(1),
+        Decimal("0.1"),
+        "exit",
+        Decimal(pnl),
     )
 
 

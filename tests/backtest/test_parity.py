@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from otonom_trader.backtest.runner import BacktestRequest, run_backtest
+
 from .conftest import ALWAYS_TRADE, BASELINE, BTC_1H, XRP_1H, read_candles, strategy_on
 from .parity import Fill, daemon_fills
 

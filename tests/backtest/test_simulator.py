@@ -134,7 +134,9 @@ def test_two_symbols_share_one_cash_balance(tmp_path: Path) -> None:
     btc = read_candles(BTC_1H, "BTC/USDT")[:60]
     # ETH at a tenth of BTC's price path: a second, differently priced series on the same clock.
     eth = [
-        dataclasses.replace(c, open=c.open / 10, high=c.high / 10, low=c.low / 10, close=c.close / 10)
+        dataclasses.replace(
+            c, open=c.open / 10, high=c.high / 10, low=c.low / 10, close=c.close / 10
+        )
         for c in btc
     ]
 
