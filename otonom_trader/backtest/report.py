@@ -113,11 +113,10 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
     """The metrics as a two- or three-column table (with out-of-sample numbers when present)."""
     oos = metrics.get("out_of_sample")
     title = (
-        f"{metrics['strategy_name']} v{metrics['strategy_version']} · "
-        f"{', '.join(metrics['symbols'])} {metrics['timeframe']} · "
+        f"{metrics['strategy_name']} v{metrics['strategy_version']} · {metrics['timeframe']} · "
         f"{metrics['span_days']:.0f} days"
     )
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", caption=", ".join(metrics["symbols"]))
     table.add_column("metric")
     table.add_column("whole span", justify="right")
     if oos:
