@@ -18,7 +18,6 @@ the seeded synthetic ones. Both parts use the baseline's rules (``strategies/bas
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from otonom_trader.backtest.history import write_candles_csv  # noqa: E402
 from otonom_trader.backtest.runner import BacktestRequest, run_backtest  # noqa: E402
 from otonom_trader.backtest.simulator import Backtest  # noqa: E402
 from otonom_trader.config.validation import compose_validated  # noqa: E402
@@ -70,16 +70,6 @@ def _synthetic(symbols: tuple[str, ...], timeframe: str, bars: int) -> dict[str,
     return {s: list(source.fetch(s, timeframe, bars, END).candles) for s in symbols}
 
 
-def _write_csv(history: dict[str, list[Candle]], path: Path) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["timestamp", "open", "high", "low", "close", "volume", "symbol"])
-        for symbol, candles in history.items():
-            for c in candles:
-                stamp = int(c.open_time.timestamp() * 1000)
-                writer.writerow([stamp, c.open, c.high, c.low, c.close, c.volume, symbol])
-
-
 def _replay_run_once(tmp: Path, strategy: Path, csv_path: Path, candles: list[Candle]) -> float:
     """Seconds for one PAPER cycle at each candle's close."""
     step = timedelta(seconds=timeframe_seconds("1h"))
@@ -106,7 +96,7 @@ def part_one(tmp: Path, bars: int, replay_bars: int) -> None:
     strategy = _baseline_variant(tmp, symbols, "1h")
     history = _synthetic(symbols, "1h", bars)
     csv_path = tmp / "candles_1h.csv"
-    _write_csv(history, csv_path)
+    write_candles_csv(history, csv_path)
 
     started = time.perf_counter()
     run = run_backtest(BacktestRequest(strategy, ("alerts.enabled=false",), csv_path=csv_path))

@@ -8,6 +8,7 @@ Such a series is refused with one line naming the symbol and the first problem.
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -158,3 +159,15 @@ def _check(symbol: str, candles: list[Candle], timeframe: str, max_jump_pct: flo
             "(the daemon would skip those cycles)",
             key="--csv",
         )
+
+
+def write_candles_csv(history: dict[str, list[Candle]], path: Path) -> None:
+    """Write candles in the ``data=csv`` format (epoch-ms open time, one ``symbol`` column), so
+    the same history can be replayed by a backtest and by daemon cycles alike."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestamp", "open", "high", "low", "close", "volume", "symbol"])
+        for symbol, candles in history.items():
+            for c in candles:
+                stamp = int(c.open_time.timestamp() * 1000)
+                writer.writerow([stamp, c.open, c.high, c.low, c.close, c.volume, symbol])

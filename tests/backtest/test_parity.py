@@ -3,14 +3,19 @@ same fills (time, symbol, side, quantity, price, fee), halts included."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from otonom_trader.backtest.history import write_candles_csv
 from otonom_trader.backtest.runner import BacktestRequest, run_backtest
+from otonom_trader.market.synthetic import SyntheticMarketData
 
 from .conftest import ALWAYS_TRADE, BASELINE, BTC_1H, XRP_1H, read_candles, strategy_on
 from .parity import Fill, daemon_fills
+
+END = datetime(2025, 6, 1, tzinfo=UTC)
 
 
 def _backtest_fills(strategy: Path, csv_path: Path, overrides: list[str]) -> tuple[list[Fill], int]:
@@ -65,5 +70,26 @@ def test_halting_variant_fills_and_halts_equal_paper_run_once(tmp_path: Path) ->
     fills, halts = _backtest_fills(strategy, XRP_1H, overrides)
 
     assert halts >= 5
+    assert len(expected) > 40
+    assert fills == expected
+
+
+def test_two_symbols_sharing_one_cash_balance_fill_as_in_paper_run_once(tmp_path: Path) -> None:
+    # Both symbols enter on the same bars at 60 % of equity each: the second buy is cut to the
+    # cash the first one left, on both sides. Seeded synthetic candles on one clock.
+    strategy = strategy_on(ALWAYS_TRADE, tmp_path, "BTC/USDT", "ETH/USDT")
+    rules = strategy.read_text()
+    strategy.write_text(rules.replace("value: 20, max_position_quote: 5000", "value: 60"))
+    assert strategy.read_text() != rules
+    source = SyntheticMarketData()
+    history = {s: list(source.fetch(s, "1h", 80, END).candles) for s in ("BTC/USDT", "ETH/USDT")}
+    csv_path = tmp_path / "two.csv"
+    write_candles_csv(history, csv_path)
+    candles = history["BTC/USDT"]
+
+    expected = daemon_fills(tmp_path, strategy, csv_path, candles, "1h", ["guardrails=off"])
+    fills, _halts = _backtest_fills(strategy, csv_path, ["guardrails=off"])
+
+    assert {f[1] for f in expected} == {"BTC/USDT", "ETH/USDT"}
     assert len(expected) > 40
     assert fills == expected
