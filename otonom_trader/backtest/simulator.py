@@ -19,9 +19,9 @@ the backtest does not repeat on every bar is what cannot change its outcome:
   active, and whenever a conservative in-memory check says a guardrail *could* breach (equity
   reaching the daily-loss limit against the day's highest equity, the drawdown limit against
   the highest equity seen, or a losing streak as long as the limit). Before each evaluation the
-  snapshots the guardrails read (each UTC day's first and last, and the latest, with the running
-  peak) are written with the ledger's ``take_snapshot``. On every other bar the evaluation
-  would breach nothing, so skipping it changes no decision.
+  snapshots the guardrails read (the newest, the last before today's 00:00 UTC and, on the first
+  day, the first; each with the running peak) are written with the ledger's ``take_snapshot``.
+  On every other bar the evaluation would breach nothing, so skipping it changes no decision.
 
 The parity test (``tests/backtest/test_parity.py``) replays the same candles through PAPER
 ``TradingDaemon.run_once()`` cycles and asserts the same fills, to the last digit.
@@ -55,6 +55,7 @@ from otonom_trader.strategy.signals import (
     IndicatorTable,
     OrderIntent,
     candle_stamp,
+    condition_holds_at,
     decide,
     size_intent,
 )
@@ -221,6 +222,8 @@ class _Replay:
         self.last_filled_side: dict[str, str] = {}
         self.pending: list[tuple[datetime, BookValuation, Decimal]] = []
         self.snapshot_peak: Decimal | None = None
+        self.before_midnight_written = False
+        self.today_first_written = False
         self.last_fill_id = 0
         self.active = False
         self.result = BacktestResult(
@@ -292,11 +295,13 @@ class _Replay:
                 qty, held = ZERO, None
             if i + 1 < required:
                 continue  # SKIP: not enough closed candles yet
+            if qty == 0 and not all(
+                condition_holds_at(c, tables[symbol], i) for c in self.strategy.entry
+            ):
+                continue  # flat and no entry: decide() would say HOLD (the common bar, cheaply)
             stamp = candle_stamp(candles[symbol][i].open_time)
             avg = held.avg_entry_price if held is not None else None
             signal = decide(self.strategy, symbol, tables[symbol], i, stamp, qty, avg)
-            if signal.action is Action.HOLD and qty == 0:
-                continue
             if (
                 qty > 0
                 and signal.action is Action.HOLD
@@ -340,7 +345,7 @@ class _Replay:
         self.guard.see(equity, now)
         first = not self.result.equity
         if first or intents or self.active or self.guard.could_breach(equity):
-            self._write_snapshots()
+            self._write_snapshots(now)
             for leg in self.ctx.legs:
                 leg.gate.set_marks(marks)
             self.active = self.ctx.kill_switch.evaluate(equity, now).active
@@ -414,28 +419,36 @@ class _Replay:
                     self.guard.closed_trade(row.realized_pnl)
         return bool(rows)
 
-    def _write_snapshots(self) -> None:
-        """Write the snapshots the guardrails read: each UTC day's first and last of the bars
-        since the last write, and the newest, each with the running peak of every bar."""
+    def _write_snapshots(self, now: datetime) -> None:
+        """Write the snapshots the guardrails read at ``now``, each with the running peak of
+        every bar up to it: the newest; the last one before today's 00:00 UTC (the daily-loss
+        reference); and, while no snapshot before today exists, today's first."""
         if not self.pending:
             return
-        keep: list[tuple[datetime, BookValuation, Decimal]] = []
-        for n, item in enumerate(self.pending):
-            day = item[0].date()
-            first_of_day = n == 0 or self.pending[n - 1][0].date() != day
-            last_of_day = n == len(self.pending) - 1 or self.pending[n + 1][0].date() != day
-            peak = item[2] if self.snapshot_peak is None else max(self.snapshot_peak, item[2])
-            self.snapshot_peak = peak
-            if first_of_day or last_of_day:
-                keep.append((item[0], item[1], peak))
+        midnight = datetime.combine(now.date(), datetime.min.time(), tzinfo=UTC)
+        keep: dict[int, Decimal] = {}
+        before = [n for n, item in enumerate(self.pending) if item[0] < midnight]
+        if before:
+            keep[before[-1]] = ZERO
+            self.before_midnight_written = True
+        elif not self.before_midnight_written and not self.today_first_written:
+            keep[0] = ZERO
+        self.today_first_written = self.today_first_written or not before
+        keep[len(self.pending) - 1] = ZERO
+        peak = self.snapshot_peak
+        for n, (_at, _valuation, equity) in enumerate(self.pending):
+            peak = equity if peak is None else max(peak, equity)
+            if n in keep:
+                keep[n] = peak
+        self.snapshot_peak = peak
         with self.ctx.db.session() as session:
-            for taken_at, valuation, peak in keep:
+            for n in sorted(keep):
+                taken_at, valuation, _equity = self.pending[n]
                 row = take_snapshot(session, valuation, None, taken_at)
-                row.peak_equity = peak  # the peak of every bar, skipped ones included
+                row.peak_equity = keep[n]  # the peak of every bar, unwritten ones included
         self.pending.clear()
 
     def _finish(self) -> None:
-        self._write_snapshots()
         with self.ctx.db.session() as session:
             halts = session.scalar(
                 select(func.count())

@@ -36,7 +36,7 @@ def _backtest_fills(strategy: Path, csv_path: Path, overrides: list[str]) -> tup
 
 @pytest.mark.parametrize(
     ("csv_path", "symbol", "bars"),
-    [(BTC_1H, "BTC/USDT", 300), (XRP_1H, "XRP/USDT", 166)],
+    [(BTC_1H, "BTC/USDT", 200), (XRP_1H, "XRP/USDT", 166)],
     ids=["btc-1h", "xrp-1h"],
 )
 def test_baseline_backtest_fills_equal_paper_run_once_fills(
