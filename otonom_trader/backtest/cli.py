@@ -26,15 +26,21 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "sizing, fill, fee and guardrail code; write trades.csv, equity.csv, metrics.json and "
         "report.png into --out.",
     )
-    parser.add_argument("--strategy", required=True, help="strategy YAML")
+    parser.add_argument("--strategy", required=True, metavar="PATH", help="strategy YAML")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--csv", default=None, help="OHLCV CSV (timestamp,open,...,symbol)")
+    source.add_argument(
+        "--csv", default=None, metavar="PATH", help="OHLCV CSV (timestamp,open,...,symbol)"
+    )
     source.add_argument(
         "--store", action="store_true", help="read the local historical store ($OTONOM_HOME)"
     )
-    parser.add_argument("--from", dest="since", default=None, help="span start, ISO (UTC)")
-    parser.add_argument("--to", dest="until", default=None, help="span end, ISO (UTC)")
-    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument(
+        "--from", dest="since", metavar="ISO", default=None, help="span start, ISO (UTC)"
+    )
+    parser.add_argument(
+        "--to", dest="until", metavar="ISO", default=None, help="span end, ISO (UTC)"
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
     parser.add_argument(
         "--param",
         action="append",
@@ -56,7 +62,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         metavar="KEY=V1,V2",
         help="sweep strategy.params.NAME or a config key over values (repeatable)",
     )
-    parser.add_argument("--sort", default="sharpe", help="metric the sweep table is sorted by")
+    parser.add_argument(
+        "--sort", default="sharpe", metavar="METRIC", help="metric the sweep table is sorted by"
+    )
     parser.set_defaults(func=_backtest)
 
 

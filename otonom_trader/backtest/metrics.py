@@ -9,6 +9,7 @@ the windows are chained, so the numbers describe trading only inside them.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -104,16 +105,32 @@ def compute_metrics(
 
 
 def run_metrics(
-    result: BacktestResult, strategy_path: str | Path, oos_windows: Sequence[Window] | None
+    result: BacktestResult,
+    strategy_path: str | Path,
+    oos_windows: Sequence[Window] | None,
+    declared: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """``metrics.json``: the strategy's identity, the whole span's metrics, the kill-switch
-    halts and, with a walk-forward split, the out-of-sample metrics."""
+    halts and, with a walk-forward split, the out-of-sample metrics.
+
+    ``strategy_hash`` identifies what was backtested, for the promotion gate: the file's sha256
+    when its parameters were used as declared (``declared``: the file's own values); when
+    overrides changed any, a hash of the file *and* those values — evidence for a version that
+    is not the file, which the gate refuses. ``file_sha256`` is always the file's."""
     strategy = result.strategy
+    used = dict(strategy.parameters)
+    file_hash = strategy_hash(strategy_path)
+    tested = file_hash
+    if declared is not None and used != declared:
+        canonical = json.dumps(used, sort_keys=True)
+        tested = hashlib.sha256(f"{file_hash}\n{canonical}".encode()).hexdigest()
     metrics: dict[str, Any] = {
         "strategy_name": strategy.name,
         "strategy_version": strategy.version,
-        "strategy_hash": strategy_hash(strategy_path),
-        "strategy_parameters": dict(strategy.parameters),
+        "strategy_hash": tested,
+        "file_sha256": file_hash,
+        "strategy_parameters": used,
+        "parameters_overridden": tested != file_hash,
         "symbols": list(strategy.symbols),
         "timeframe": strategy.timeframe,
         "initial_cash": float(result.initial_cash),

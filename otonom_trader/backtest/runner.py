@@ -93,5 +93,6 @@ def run_backtest(
                 key="--walk-forward",
             )
         in_sample, out_of_sample = walk_forward_windows(len(result.equity), request.walk_forward)
-    metrics = run_metrics(result, request.strategy_path, out_of_sample)
+    declared = dict(load_strategy(request.strategy_path).parameters) if request.params else None
+    metrics = run_metrics(result, request.strategy_path, out_of_sample, declared)
     return BacktestRun(request, result, metrics, in_sample, out_of_sample)

@@ -219,3 +219,34 @@ def test_store_is_read_through_the_candle_store_or_said_to_be_missing(
         assert "candle store is not available" in capsys.readouterr().err
     else:
         pytest.skip("the store is installed: its own tests cover reading it")
+
+
+def test_global_overrides_reach_the_backtest(tmp_path: Path) -> None:
+    strategy = strategy_on(BASELINE, tmp_path, "BTC/USDT")
+    out = tmp_path / "out"
+
+    status = main(
+        ["-o", "paper.initial_cash=5000", "-o", "paper.taker_fee_bps=0", *_on_btc(strategy, out)]
+    )
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert status == 0
+    assert metrics["initial_cash"] == 5000.0
+    assert metrics["fills"] > 0 and metrics["fees_paid"] == 0.0
+
+
+def test_overridden_parameters_are_not_evidence_for_the_file_as_written(tmp_path: Path) -> None:
+    strategy = tmp_path / "ema_sweep.yaml"
+    strategy.write_text(PARAMETRIZED)
+
+    as_written = main([*_on_btc(strategy, tmp_path / "a"), "--param", "fast=12"])
+    changed = main([*_on_btc(strategy, tmp_path / "b"), "--param", "fast=5"])
+
+    same = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    other = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert as_written == changed == 0
+    assert same["strategy_hash"] == same["file_sha256"] == strategy_hash(strategy)
+    assert not same["parameters_overridden"]
+    assert other["file_sha256"] == strategy_hash(strategy)
+    assert other["strategy_hash"] != strategy_hash(strategy)
+    assert other["parameters_overridden"] and other["strategy_parameters"]["fast"] == 5
