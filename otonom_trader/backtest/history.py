@@ -48,7 +48,7 @@ def load_history(
     *,
     csv_path: str | Path | None = None,
     use_store: bool = False,
-    store_root: Path | None = None,
+    store_root: str | Path | None = None,
     until: datetime | None = None,
     since: datetime | None = None,
 ) -> dict[str, list[Candle]]:
@@ -59,8 +59,10 @@ def load_history(
     """
     end = until or _FAR_FUTURE
     history: dict[str, list[Candle]] = {}
-    if use_store:
-        history = _from_store(strategy, data.exchange_id, store_root, since, until)
+    # data=store (the configured source) reads the store too, from its configured folder.
+    if use_store or (csv_path is None and str(data.source) == "store"):
+        root = store_root or getattr(data, "store_path", None)
+        history = _from_store(strategy, data.exchange_id, root, since, until)
     else:
         source = _source(data, csv_path, since, until)
         limit = _bars_wanted(strategy, since, until)
@@ -120,7 +122,7 @@ def _bars_wanted(strategy: Strategy, since: datetime | None, until: datetime | N
 def _from_store(
     strategy: Strategy,
     exchange: str,
-    root: Path | None,
+    root: str | Path | None,
     since: datetime | None,
     until: datetime | None,
 ) -> dict[str, list[Candle]]:
@@ -132,9 +134,7 @@ def _from_store(
             "(otonom_trader.market.store); use --csv PATH",
             key="--store",
         ) from None
-    from otonom_trader.home import otonom_home
-
-    store = CandleStore(root or otonom_home() / "candles")
+    store = CandleStore(root)  # None: the store's own default folder
     warmup = timedelta(seconds=timeframe_seconds(strategy.timeframe) * strategy.required_history)
     start = since - warmup if since is not None else None
     return {

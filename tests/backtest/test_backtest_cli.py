@@ -11,7 +11,7 @@ import pytest
 from otonom_trader.backtest.metrics import strategy_hash
 from otonom_trader.cli import main
 
-from .conftest import BASELINE, BTC_1H, strategy_on
+from .conftest import BASELINE, BTC_1H, read_candles, strategy_on
 
 #: What the promotion workflow reads from metrics.json (the research → paper gate's evidence).
 PROMOTION_KEYS = {
@@ -210,15 +210,25 @@ def test_store_is_read_through_the_candle_store_or_said_to_be_missing(
 ) -> None:
     strategy = strategy_on(BASELINE, tmp_path, "BTC/USDT")
     try:
-        import otonom_trader.market.store  # type: ignore[import-not-found]  # noqa: F401
+        from otonom_trader.market.store import CandleStore
     except ImportError:
         status = main(
             ["backtest", "--strategy", str(strategy), "--store", "--out", str(tmp_path / "o")]
         )
         assert status == 2
         assert "candle store is not available" in capsys.readouterr().err
-    else:
-        pytest.skip("the store is installed: its own tests cover reading it")
+        return
+    # The store is installed: the same candles through it give the same fills as the CSV.
+    CandleStore().append("binance", "BTC/USDT", "1h", read_candles(BTC_1H, "BTC/USDT"))
+    from_store = main(
+        ["backtest", "--strategy", str(strategy), "--store", "--out", str(tmp_path / "s")]
+    )
+    from_csv = main(_on_btc(strategy, tmp_path / "c"))
+
+    assert from_store == from_csv == 0
+    store_trades = (tmp_path / "s" / "trades.csv").read_text()
+    assert store_trades == (tmp_path / "c" / "trades.csv").read_text()
+    assert store_trades.count("\n") > 2
 
 
 def test_global_overrides_reach_the_backtest(tmp_path: Path) -> None:
