@@ -3,6 +3,7 @@
 
     python3 dev.py run  [hydra overrides...]   # one trading cycle (PAPER, offline, by default)
     python3 dev.py test [pytest args...]       # the whole test suite
+    python3 dev.py backtest [backtest args...] # a backtest (default: baseline, 90 days, offline)
 
 Each command creates (or reuses) ``.venv`` from ``requirements.lock`` — every dependency pinned
 by version and hash — and installs this project into it without resolving anything again, so
@@ -24,6 +25,17 @@ ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("OTONOM_VENV", ROOT / ".venv"))
 LOCK = ROOT / "requirements.lock"
 STAMP = VENV / ".otonom-lock-stamp"
+#: ``python3 dev.py backtest`` without arguments: the baseline over 90 days of synthetic candles.
+QUICK_BACKTEST = (
+    "--strategy",
+    "strategies/baseline_v1.0.yaml",
+    "--from",
+    "2025-01-01",
+    "--to",
+    "2025-04-01",
+    "--out",
+    "backtest-out",
+)
 
 
 def _venv_python() -> Path:
@@ -63,7 +75,7 @@ def ensure_environment() -> Path:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "setup"}:
+    if not argv or argv[0] not in {"run", "test", "setup", "backtest"}:
         print(__doc__.strip())
         return 2
     command, rest = argv[0], argv[1:]
@@ -74,6 +86,10 @@ def main(argv: list[str]) -> int:
     env.setdefault("DO_NOT_TRACK", "1")
     if command == "setup":
         return 0
+    if command == "backtest":
+        args = rest or [*QUICK_BACKTEST]
+        cli = [str(python), "-m", "otonom_trader.cli", "backtest", *args]
+        return subprocess.call(cli, cwd=ROOT, env=env)
     if command == "run":
         return subprocess.call([str(python), str(ROOT / "flows" / "daemon.py"), *rest], env=env)
     return subprocess.call([str(python), "-m", "pytest", *rest], cwd=ROOT, env=env)

@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     once.set_defaults(func=_daemon_once)
 
     from otonom_trader.alerts.cli import register as register_alerts
+    from otonom_trader.backtest.cli import register as register_backtest
     from otonom_trader.guardrails.cli import register as register_guardrails
     from otonom_trader.market.cli import register as register_data
     from otonom_trader.operator.cli import register as register_operator
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_data(commands)
     register_operator(commands)
     register_promotion(commands)
+    register_backtest(commands)
     return parser
 
 

@@ -71,7 +71,12 @@ TOP_LEVEL = {
     "exit",
     "sizing",
     "risk",
+    "parameters",
 }
+#: ``$name`` in a rule, sizing or risk value reads the strategy's parameter ``name``.
+_PARAMETER_REF = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]{0,39})")
+MAX_PARAMETERS = 50
+_PARAMETRIZED = ("entry", "exit", "sizing", "risk")
 
 
 class StrategyError(ConfigError):
@@ -132,6 +137,8 @@ class Strategy:
     risk: Risk
     path: str
     description: str = ""
+    #: The named parameters, with any override applied (``strategy.params.NAME=VALUE``).
+    parameters: tuple[tuple[str, float], ...] = ()
 
     @property
     def required_history(self) -> int:
@@ -139,13 +146,16 @@ class Strategy:
         return max(c.lookback for c in (*self.entry, *self.exit))
 
 
-def load_strategy(path: str | Path) -> Strategy:
-    """Read and validate a strategy YAML. Every error names the file and the key."""
+def load_strategy(path: str | Path, overrides: dict[str, Any] | None = None) -> Strategy:
+    """Read and validate a strategy YAML. Every error names the file and the key.
+
+    ``overrides`` set declared parameters (``{"fast": 8}``); naming an undeclared one is an
+    error."""
     data = read_yaml_file(path, "strategy file", StrategyError)
-    return parse_strategy(data, str(Path(path)))
+    return parse_strategy(data, str(Path(path)), overrides)
 
 
-def parse_strategy(data: Any, source: str) -> Strategy:
+def parse_strategy(data: Any, source: str, overrides: dict[str, Any] | None = None) -> Strategy:
     """Validate an already-parsed strategy mapping; ``source`` names it in errors."""
 
     def fail(key: str, message: str) -> StrategyError:
@@ -156,6 +166,12 @@ def parse_strategy(data: Any, source: str) -> Strategy:
     unknown = sorted(str(key) for key in set(data) - TOP_LEVEL)
     if unknown:
         raise fail(unknown[0], f"unknown key (allowed: {', '.join(sorted(TOP_LEVEL))})")
+    parameters = _parameters(data.get("parameters"), overrides or {}, fail)
+    data = {
+        k: _substitute(v, parameters, k, fail) if k in _PARAMETRIZED else v
+        for k, v in data.items()
+        if k != "parameters"
+    }
     for key in ("name", "version", "symbols", "timeframe", "entry", "exit", "sizing"):
         if key not in data or data[key] in (None, "", []):
             raise fail(key, "is required")
@@ -203,7 +219,49 @@ def parse_strategy(data: Any, source: str) -> Strategy:
         risk=_risk(data.get("risk") or {}, fail),
         path=source,
         description=str(data.get("description") or ""),
+        parameters=tuple(parameters.items()),
     )
+
+
+def _parameters(raw: Any, overrides: dict[str, Any], fail: Any) -> dict[str, float]:
+    """The declared parameters (``parameters: {fast: 12}``) with ``overrides`` applied."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise fail("parameters", "must be a mapping of names to numbers, e.g. {fast: 12}")
+    if len(raw) > MAX_PARAMETERS:
+        raise fail("parameters", f"declares {len(raw)}; expected at most {MAX_PARAMETERS}")
+    values: dict[str, float] = {}
+    for name, value in raw.items():
+        if not isinstance(name, str) or not _PARAMETER_REF.fullmatch(f"${name}"):
+            raise fail(f"parameters.{name}", "must be a name of letters, digits and _")
+        values[name] = _number(value, f"parameters.{name}", float, fail)
+    for name, value in overrides.items():
+        if name not in values:
+            declared = ", ".join(values) or "none"
+            raise fail(f"parameters.{name}", f"is not a declared parameter (declared: {declared})")
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise fail(f"parameters.{name}", f"must be a number, got {value!r}") from None
+        values[name] = _number(value, f"parameters.{name}", float, fail)
+    return {k: int(v) if float(v).is_integer() else v for k, v in values.items()}
+
+
+def _substitute(value: Any, parameters: dict[str, float], key: str, fail: Any) -> Any:
+    """``value`` with every ``$name`` replaced by that parameter's value."""
+    if isinstance(value, dict):
+        return {k: _substitute(v, parameters, f"{key}.{k}", fail) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, parameters, f"{key}[{i}]", fail) for i, v in enumerate(value)]
+    if isinstance(value, str) and value.startswith("$"):
+        match = _PARAMETER_REF.fullmatch(value)
+        if match is None or match.group(1) not in parameters:
+            declared = ", ".join(parameters) or "none"
+            raise fail(key, f"{value!r} names no declared parameter (declared: {declared})")
+        return parameters[match.group(1)]
+    return value
 
 
 def _number(value: Any, key: str, kind: type, fail: Any) -> Any:

@@ -7,7 +7,9 @@ ones before it. So a signal can never depend on a candle that is still forming.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -58,26 +60,84 @@ class OrderIntent:
         return self.side is OrderSide.SELL
 
 
-def condition_holds(condition: Condition, closes: list[float]) -> bool:
-    """Evaluate one condition on the newest closed candle."""
+class IndicatorTable:
+    """Every indicator a strategy's conditions read, computed once over a series' closes.
+
+    The indicators are causal (the value at index ``i`` uses closes ``0..i`` only), so one
+    table over a whole history answers every bar of a backtest exactly as a table over the
+    candles up to that bar would: the daemon's cycle and the backtest decide through the same
+    ``decide`` on the same values.
+    """
+
+    def __init__(self, conditions: Sequence[Condition], closes: Sequence[float]) -> None:
+        self.closes = closes
+        self._series: dict[tuple[str, int], list[float | None]] = {}
+        for condition in conditions:
+            for key in _indicator_keys(condition):
+                if key not in self._series:
+                    self._series[key] = _compute(key, closes)
+
+    @classmethod
+    def for_strategy(cls, strategy: Strategy, closes: Sequence[float]) -> IndicatorTable:
+        """The table of every entry and exit condition of ``strategy``."""
+        return cls((*strategy.entry, *strategy.exit), closes)
+
+    def value(self, indicator: str, period: int, index: int) -> float | None:
+        """``indicator`` (sma, ema, rsi, rolling_max, rolling_min) of ``period`` at ``index``."""
+        return self._series[(indicator, period)][index]
+
+
+def _indicator_keys(condition: Condition) -> list[tuple[str, int]]:
     p = condition.params
     name = condition.indicator
     if name in ("sma_cross", "ema_cross", "sma_above", "ema_above"):
-        average = indicators.sma if name.startswith("sma") else indicators.ema
-        fast, slow = average(closes, p["fast"]), average(closes, p["slow"])
-        f_now, s_now = fast[-1], slow[-1]
+        average = name[:3]
+        return [(average, int(p["fast"])), (average, int(p["slow"]))]
+    if name == "rsi":
+        return [("rsi", int(p["period"]))]
+    if name == "breakout":
+        return [("rolling_max" if p["direction"] == "up" else "rolling_min", int(p["lookback"]))]
+    raise ValueError(f"unknown indicator {name}")  # the loader refuses these earlier
+
+
+_INDICATOR_FUNCTIONS = {
+    "sma": indicators.sma,
+    "ema": indicators.ema,
+    "rsi": indicators.rsi,
+    "rolling_max": indicators.rolling_max,
+    "rolling_min": indicators.rolling_min,
+}
+
+
+def _compute(key: tuple[str, int], closes: Sequence[float]) -> list[float | None]:
+    name, period = key
+    return _INDICATOR_FUNCTIONS[name](closes, period)
+
+
+def condition_holds_at(condition: Condition, table: IndicatorTable, i: int) -> bool:
+    """Evaluate one condition on the closed candle at index ``i`` (the newest one the cycle
+    sees), reading only values at ``i`` and ``i - 1``."""
+    p = condition.params
+    name = condition.indicator
+    if name in ("sma_cross", "ema_cross", "sma_above", "ema_above"):
+        average = name[:3]
+        f_now = table.value(average, p["fast"], i)
+        s_now = table.value(average, p["slow"], i)
         if f_now is None or s_now is None:
             return False
         if name.endswith("_above"):
             return f_now > s_now if p.get("direction", "above") == "above" else f_now < s_now
-        f_prev, s_prev = fast[-2], slow[-2]
+        if i < 1:
+            return False
+        f_prev = table.value(average, p["fast"], i - 1)
+        s_prev = table.value(average, p["slow"], i - 1)
         if f_prev is None or s_prev is None:
             return False
         if p["direction"] == "up":
             return f_prev <= s_prev and f_now > s_now
         return f_prev >= s_prev and f_now < s_now
     if name == "rsi":
-        value = indicators.rsi(closes, p["period"])[-1]
+        value = table.value("rsi", p["period"], i)
         if value is None:
             return False
         ok = True
@@ -88,11 +148,16 @@ def condition_holds(condition: Condition, closes: list[float]) -> bool:
         return ok
     if name == "breakout":
         if p["direction"] == "up":
-            level = indicators.rolling_max(closes, p["lookback"])[-1]
-            return level is not None and closes[-1] > level
-        level = indicators.rolling_min(closes, p["lookback"])[-1]
-        return level is not None and closes[-1] < level
+            level = table.value("rolling_max", p["lookback"], i)
+            return level is not None and table.closes[i] > level
+        level = table.value("rolling_min", p["lookback"], i)
+        return level is not None and table.closes[i] < level
     raise ValueError(f"unknown indicator {name}")  # the loader refuses these earlier
+
+
+def condition_holds(condition: Condition, closes: list[float]) -> bool:
+    """Evaluate one condition on the newest closed candle."""
+    return condition_holds_at(condition, IndicatorTable((condition,), closes), len(closes) - 1)
 
 
 def evaluate(
@@ -113,9 +178,29 @@ def evaluate(
             f"{len(series.candles)} closed candles, strategy needs {strategy.required_history}",
             None,
         )
-    closes = series.closes()
-    price = to_decimal(closes[-1])
-    stamp = f"{series.candles[-1].open_time:%Y-%m-%d %H:%M}"
+    table = IndicatorTable.for_strategy(strategy, series.closes())
+    newest = len(series.candles) - 1
+    stamp = candle_stamp(series.candles[newest].open_time)
+    return decide(strategy, symbol, table, newest, stamp, position_qty, avg_entry)
+
+
+def candle_stamp(open_time: datetime) -> str:
+    """The candle's identity in a signal and an intent: its open time to the minute."""
+    return f"{open_time:%Y-%m-%d %H:%M}"
+
+
+def decide(
+    strategy: Strategy,
+    symbol: str,
+    table: IndicatorTable,
+    i: int,
+    stamp: str,
+    position_qty: Decimal,
+    avg_entry: Decimal | None,
+) -> Signal:
+    """The decision on the closed candle at index ``i`` of ``table`` (enough history assumed):
+    risk exits and exit conditions when long, entry conditions when flat."""
+    price = to_decimal(table.closes[i])
     if position_qty > 0:
         risk = strategy.risk
         if avg_entry and risk.stop_loss_pct is not None:
@@ -131,10 +216,10 @@ def evaluate(
                     symbol, Action.SELL, f"take-profit: {price} >= {target:.8g}", price, stamp
                 )
         for condition in strategy.exit:
-            if condition_holds(condition, closes):
+            if condition_holds_at(condition, table, i):
                 return Signal(symbol, Action.SELL, f"exit: {condition.describe()}", price, stamp)
         return Signal(symbol, Action.HOLD, "long; no exit condition", price, stamp)
-    if all(condition_holds(c, closes) for c in strategy.entry):
+    if all(condition_holds_at(c, table, i) for c in strategy.entry):
         reason = "entry: " + " and ".join(c.describe() for c in strategy.entry)
         return Signal(symbol, Action.BUY, reason, price, stamp)
     return Signal(symbol, Action.HOLD, "flat; entry conditions not all met", price, stamp)
