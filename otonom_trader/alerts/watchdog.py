@@ -50,7 +50,11 @@ def run_watchdog(overrides: list[str], now: datetime) -> WatchdogReport:
     """
     from otonom_trader.config.compose import load_config
 
+    from otonom_trader.alerts.schedule import apply_schedule_default, strategy_timeframe
+
     _, app = load_config(overrides)
+    if app.alerts.max_gap_minutes is None:
+        apply_schedule_default(app.alerts, strategy_timeframe(app.strategy.path))
     db = Database(app.db.url, busy_timeout_ms=app.db.busy_timeout_ms)
     try:
         engine = AlertEngine(app.alerts, db=db, mode=str(app.mode.name))
