@@ -107,7 +107,8 @@ class AlertsConfig:
     ``urls``: any other Apprise URL (Slack, Discord, webhooks, …). ``max_gap_minutes``: alert
     when no daemon run completed for this long; ``null`` (the default) derives it from the
     schedule: two missed cycles of the strategy's timeframe plus half a cycle (150 minutes for
-    1h candles, see ``otonom_trader.alerts.schedule``), so a healthy daemon never alerts. ``drawdown_alert_pct``: portfolio alert level.
+    1h candles, see ``otonom_trader.alerts.schedule``), so a healthy daemon never alerts.
+    ``drawdown_alert_pct``: portfolio alert level.
     ``dedupe_cooldown_minutes``: the same alert is not re-sent within this window.
     ``routes``: per channel name (``email``, ``telegram``, ``url1`` …) the severities/events it
     receives. ``timeout_seconds``: connect/read timeout of one delivery (kept short: alerts must

@@ -48,9 +48,8 @@ def run_watchdog(overrides: list[str], now: datetime) -> WatchdogReport:
     Raises ``ConfigError`` for a bad configuration (the watchdog run should fail loudly then);
     alert problems are reported, never raised.
     """
-    from otonom_trader.config.compose import load_config
-
     from otonom_trader.alerts.schedule import apply_schedule_default, strategy_timeframe
+    from otonom_trader.config.compose import load_config
 
     _, app = load_config(overrides)
     if app.alerts.max_gap_minutes is None:

@@ -181,9 +181,8 @@ def check_inputs(app: AppConfig) -> None:
     """Check everything a cycle reads before it runs: files, symbols, broker, URLs, alerts,
     database. Reads files; writes nothing; sends nothing. Fills the one default that depends on
     a file: ``alerts.max_gap_minutes`` from the strategy's timeframe (when unset)."""
-    from otonom_trader.mode import ExecutionMode
-
     from otonom_trader.alerts.schedule import apply_schedule_default
+    from otonom_trader.mode import ExecutionMode
 
     mode = app.mode.execution_mode
     strategy = _check_strategy(app)

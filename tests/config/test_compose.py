@@ -136,3 +136,54 @@ def test_cli_bad_override_exits_2_with_one_line(tmp_path: Path) -> None:
     assert "guardrails.max_drawdown_pct" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "otonom.db").exists()
+
+
+def _config_classes() -> dict[str, type]:
+    from otonom_trader.alerts.config import AlertsConfig, EmailAlertConfig, TelegramAlertConfig
+    from otonom_trader.broker.config import BrokerConfig
+    from otonom_trader.config.schema import DbConfig, ModeConfig
+    from otonom_trader.guardrails.config import GuardrailConfig
+
+    classes = (
+        AlertsConfig,
+        BrokerConfig,
+        DbConfig,
+        EmailAlertConfig,
+        GuardrailConfig,
+        ModeConfig,
+        TelegramAlertConfig,
+    )
+    return {c.__name__: c for c in classes}
+
+
+@pytest.mark.parametrize(
+    ("class_name", "key", "value"),
+    [
+        ("GuardrailConfig", "enabled", "false"),
+        ("AlertsConfig", "enabled", "no"),
+        ("EmailAlertConfig", "use_tls", "true"),
+        ("TelegramAlertConfig", "enabled", 1),
+        ("BrokerConfig", "testnet", "false"),
+        ("BrokerConfig", "allow_withdraw_permission", "no"),
+        ("ModeConfig", "confirm_production", "yes"),
+        ("ModeConfig", "paper_book_in_live", "false"),
+        ("DbConfig", "echo", "false"),
+    ],
+)
+def test_a_boolean_field_built_in_python_refuses_anything_but_a_bool(
+    class_name: str, key: str, value: object
+) -> None:
+    config_class = _config_classes()[class_name]
+
+    with pytest.raises(ConfigError) as refused:
+        config_class(**{key: value})
+
+    assert str(refused.value).startswith(f"{key}: must be true or false (a bool), got ")
+    assert "\n" not in str(refused.value)
+
+
+def test_yaml_and_override_spellings_of_a_boolean_still_work() -> None:
+    _, app = load_config(["guardrails.enabled=false", "alerts.enabled=no"])
+
+    assert app.guardrails.enabled is False
+    assert app.alerts.enabled is False
