@@ -6,6 +6,7 @@
     otonom-trader kill-switch status | trip --reason … | reset --reason …
     otonom-trader drill kill-switch
     otonom-trader alerts test
+    otonom-trader serve [KEY=VALUE ...]          # a cycle after every candle close, until SIGTERM
 
 Every command reads the same Hydra configuration as the flow (``conf/``), adjusted with
 ``-o KEY=VALUE`` overrides; ``--db`` points at another database (a SQLite path or a URL).
@@ -118,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     register_shadow(commands)
     register_guardrails(commands)
     register_alerts(commands)
+    from otonom_trader.serving.cli import register as register_serve
+
+    register_serve(commands)
     return parser
 
 

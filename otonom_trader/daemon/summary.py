@@ -109,8 +109,8 @@ class RunSummary:
         actions = [s for s in self.signals if s.action.lower() != "hold"]
         equity = ", ".join(f"{b.book} {b.equity:,.2f}" for b in self.books) or "no snapshot"
         parts = [
-            f"{self.mode.upper()} on {self.broker}: {self.status}",
-            f"{len(self.signals)} signal(s), {len(actions)} to act on",
+            f"{self.mode.upper()} {self.status}: {len(self.signals)} signal(s), "
+            f"{len(actions)} to act on",
             f"{len(self.orders)} order(s), {len(self.fills)} filled",
             f"equity {equity}",
             f"guard {self.guard_text}",
@@ -153,9 +153,10 @@ class RunSummary:
     def to_markdown(self) -> str:
         """The summary as Markdown tables (the flow's ``cycle-summary`` artifact)."""
         out = [
-            f"## {self.mode.upper()} cycle on {self.broker}: {self.status}",
+            f"## {self.mode.upper()} cycle: {self.status}",
             "",
             f"- **run**: `{self.run_id}`",
+            f"- **broker**: {self.broker}",
             f"- **strategy**: {self.strategy}; **data**: {self.data_source}",
             f"- **guard**: {self.guard_text}",
         ]

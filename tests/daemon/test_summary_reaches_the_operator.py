@@ -39,7 +39,7 @@ def test_run_once_logs_the_headline_and_one_line_per_order_and_per_fill(
     lines = [r.getMessage() for r in caplog.records if r.name == "otonom_trader.daemon"]
     assert summary.orders and summary.fills  # the strategy buys on its first cycle
     assert lines[0] == summary.headline()
-    assert lines[0].startswith("PAPER on ") and "succeeded" in lines[0]
+    assert lines[0].startswith("PAPER succeeded: 2 signal(s), 2 to act on; ")
     order_lines = [line for line in lines if line.startswith("order paper ")]
     fill_lines = [line for line in lines if line.startswith("fill paper ")]
     assert len(order_lines) == len(summary.orders)
@@ -50,7 +50,7 @@ def test_run_once_logs_the_headline_and_one_line_per_order_and_per_fill(
 def test_the_markdown_has_the_signals_orders_books_and_guard(buying_cycle: RunSummary) -> None:
     text = buying_cycle.to_markdown()
 
-    assert text.startswith("## PAPER cycle on ")
+    assert text.startswith("## PAPER cycle: succeeded\n")
     assert "- **guard**: clear" in text
     assert "### Signals" in text and "| BTC/USDT | BUY |" in text
     assert "### Orders and fills" in text and "| paper | BTC/USDT | buy |" in text
