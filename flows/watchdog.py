@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import sys
 
-from prefect import flow, get_run_logger
+from otonom_trader.serving.environment import apply_prefect_defaults
 
-from otonom_trader.alerts.watchdog import run_watchdog
-from otonom_trader.persistence.models import utc_now
+apply_prefect_defaults()  # analytics off, a patient temporary server: before Prefect's import
+
+from prefect import flow, get_run_logger  # noqa: E402
+
+from otonom_trader.alerts.watchdog import run_watchdog  # noqa: E402
+from otonom_trader.persistence.models import utc_now  # noqa: E402
 
 
 @flow(name="watchdog", log_prints=False)
