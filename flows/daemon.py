@@ -268,7 +268,7 @@ def daemon(overrides: list[str] = []) -> State[Any]:  # noqa: B006 - the deploym
         logger.error("%s", line)
         _publish_summary_artifact(f"## Refused\n\n{line}\n", line)
         return Failed(message=line, data=exc)
-    except BaseException as exc:
+    except Exception as exc:  # a bug or an outage: Prefect keeps the traceback in the log
         line = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
         _publish_summary_artifact(f"## Failed\n\n{line}\n", f"failed: {line}")
         raise

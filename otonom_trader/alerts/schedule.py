@@ -27,11 +27,20 @@ GRACE_CYCLES = 0.5
 FALLBACK_GAP_MINUTES = (MISSED_CYCLES + GRACE_CYCLES) * 60.0
 
 
+#: The largest limit the configuration accepts (``alerts.max_gap_minutes``: a week).
+LARGEST_GAP_MINUTES = 7 * 24 * 60.0
+
+
 def gap_minutes_for(timeframe: str) -> float:
     """The "daemon has not run" limit, in minutes, for cycles on ``timeframe`` (``"1h"``)."""
     from otonom_trader.market.candles import timeframe_seconds
 
-    return (MISSED_CYCLES + GRACE_CYCLES) * timeframe_seconds(timeframe) / 60
+    return gap_minutes_every(timeframe_seconds(timeframe))
+
+
+def gap_minutes_every(cycle_seconds: float) -> float:
+    """The limit, in minutes, for a cycle every ``cycle_seconds`` (at most a week)."""
+    return min((MISSED_CYCLES + GRACE_CYCLES) * cycle_seconds / 60, LARGEST_GAP_MINUTES)
 
 
 def apply_schedule_default(alerts: AlertsConfig, timeframe: str) -> None:

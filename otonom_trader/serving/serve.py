@@ -40,13 +40,17 @@ def serve_checked(overrides: list[str], *, interval_seconds: float | None = None
     pass) until SIGTERM; return the exit status. ``interval_seconds`` replaces the candle
     schedule (tests, or a deliberately different cadence)."""
     apply_prefect_defaults()  # before Prefect's import below
-    from otonom_trader.alerts.schedule import strategy_timeframe
+    from otonom_trader.alerts.schedule import gap_minutes_every, strategy_timeframe
     from otonom_trader.config.validation import compose_validated
     from otonom_trader.serving.run_names import chosen_option
     from otonom_trader.serving.schedule import cycle_schedule, interval_schedule
 
     _, app = compose_validated(overrides)
     timeframe = strategy_timeframe(app.strategy.path)
+    if interval_seconds and app.alerts.max_gap_minutes is None:
+        # The gap alert follows the schedule actually served, not the candles.
+        gap = gap_minutes_every(interval_seconds)
+        overrides = [*overrides, f"alerts.max_gap_minutes={gap:g}"]
     schedule = (
         interval_schedule(interval_seconds) if interval_seconds else cycle_schedule(timeframe)
     )

@@ -98,3 +98,10 @@ def test_gap_minutes_is_two_missed_cycles_and_half_a_cycle_of_grace(
 
 def test_an_alert_engine_without_a_schedule_falls_back_to_the_hourly_limit() -> None:
     assert AlertEngine().config.gap_limit_minutes == 150
+
+
+def test_a_served_interval_sets_the_limit_at_most_a_week() -> None:
+    from otonom_trader.alerts.schedule import gap_minutes_every
+
+    assert gap_minutes_every(300) == 12.5
+    assert gap_minutes_every(30 * 86_400) == 7 * 24 * 60
