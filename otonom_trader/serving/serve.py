@@ -123,7 +123,7 @@ def draining_runner_class() -> type:
             if not self.started or self.stopping or self._loop is None:
                 sys.exit(0)
             self._logger.info("SIGTERM received: no new runs; finishing the runs in flight")
-            print("serve: SIGTERM received, finishing the cycle in flight", flush=True)
+            print("serve: SIGTERM received, finishing the cycle in flight (if any)", flush=True)
             self._scheduled_run_poller.stopping = True
             self.execute_in_background(self._drain_then_stop)
 
