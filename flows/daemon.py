@@ -20,13 +20,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from otonom_trader.serving.environment import apply_prefect_defaults
+
+# Analytics off and a patient temporary server, unless the user set them: before Prefect's import.
+apply_prefect_defaults()
+
 # -- command line (before Prefect's import, see check_argv) --------------------------------------
 
-USAGE = """usage: python flows/daemon.py [--cfg job] [--help] [KEY=VALUE | GROUP=OPTION ...]
+USAGE = """usage: python flows/daemon.py [--serve] [--cfg job] [--help] [KEY=VALUE ...]
 
 Runs one trading cycle as a Prefect flow with the configuration composed from conf/ and the
-overrides given (Hydra syntax). Examples:
+overrides given (Hydra syntax); with --serve, runs a cycle shortly after every candle close of
+the strategy's timeframe, with the watchdog beside it, until stopped (otonom-trader serve).
+Examples:
   python flows/daemon.py                                      PAPER, offline (the defaults)
+  python flows/daemon.py --serve mode=shadow                  SHADOW, every candle, until stopped
   python flows/daemon.py mode=shadow guardrails=conservative  SHADOW against the simulated exchange
   python flows/daemon.py mode=shadow broker=binance_testnet broker.base_url=http://127.0.0.1:8765
   python flows/daemon.py --cfg job                            print the composed config and exit
@@ -67,7 +75,7 @@ def check_argv(argv: list[str]) -> tuple[int | None, list[str]]:
             return 2, []
         show_cfg = True
         argv = argv[:index] + argv[index + 2 :]
-    overrides = [a for a in argv if a]
+    overrides = [a for a in argv if a and a != "--serve"]
     bad = [a for a in overrides if a.startswith("-")]
     if bad:
         print(
@@ -97,16 +105,22 @@ if __name__ == "__main__":
     _EARLY_STATUS, _EARLY_OVERRIDES = check_argv(sys.argv[1:])
     if _EARLY_STATUS is not None:
         sys.exit(_EARLY_STATUS)
+    if "--serve" in sys.argv[1:]:
+        from otonom_trader.serving.serve import serve_checked
+
+        sys.exit(serve_checked(_EARLY_OVERRIDES))
 
 
 # Imported only once the input is known good (see the early check above).
-from datetime import datetime  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
 from decimal import Decimal  # noqa: E402
 from typing import Any  # noqa: E402
 
-from prefect import flow, task  # noqa: E402
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.context import get_run_context  # noqa: E402
+from prefect.states import Completed, Failed, State  # noqa: E402
 
 from otonom_trader.accounts.concurrency import account_concurrency  # noqa: E402
 from otonom_trader.alerts.hooks import alert_on_flow_crashed, alert_on_flow_failure  # noqa: E402
@@ -125,6 +139,10 @@ from otonom_trader.daemon.cycle import (  # noqa: E402
 )
 from otonom_trader.daemon.summary import BookLine, OrderLine, RunSummary  # noqa: E402
 from otonom_trader.internal_errors import keep_tracebacks_off_the_console, log_path  # noqa: E402
+from otonom_trader.serving.run_names import run_name  # noqa: E402
+
+#: The artifact every run publishes (the same key across runs: the UI shows its history).
+SUMMARY_ARTIFACT = "cycle-summary"
 
 #: Errors that repeat whatever the wait: a refused key or signature, a missing permission (or a
 #: forbidden one), a bad configuration. Retrying them only delays the failure alert.
@@ -219,16 +237,49 @@ def health_check_task(ctx: CycleContext, run_id: str, now: datetime) -> steps.He
     return steps.health_check(ctx, run_id, now)
 
 
+def _flow_run_name() -> str:
+    """``shadow-binance_testnet-2026-11-29T18:05Z``: mode, broker option, scheduled start."""
+    from prefect.runtime import flow_run
+
+    overrides = list(flow_run.parameters.get("overrides") or [])
+    when = flow_run.scheduled_start_time
+    return run_name(overrides, when if isinstance(when, datetime) else datetime.now(UTC))
+
+
 @flow(
     name="otonom-daemon",
+    flow_run_name=_flow_run_name,
     log_prints=True,
     retries=0,
     on_failure=[_alert_on_failure],
     on_crashed=[alert_on_flow_crashed],
 )
-def daemon(overrides: list[str] = []) -> RunSummary:  # noqa: B006 - the deployment parameter
-    """One trading cycle with the configuration ``conf/`` + ``overrides``."""
-    raw, app = validate_cycle(list(overrides))
+def daemon(overrides: list[str] = []) -> State[Any]:  # noqa: B006 - the deployment parameter
+    """One trading cycle with the configuration ``conf/`` + ``overrides``.
+
+    The run publishes a ``cycle-summary`` artifact, logs one line per order and per fill, and
+    ends with the summary's headline as its state message and its key numbers as its result.
+    A user mistake (``ConfigError``) fails the run with one line and no traceback."""
+    logger = get_run_logger()
+    try:
+        summary = _cycle(list(overrides))
+    except ConfigError as exc:
+        line = f"config error: {exc}"
+        logger.error("%s", line)
+        _publish_summary_artifact(f"## Refused\n\n{line}\n", line)
+        return Failed(message=line, data=exc)
+    except Exception as exc:  # a bug or an outage: Prefect keeps the traceback in the log
+        line = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        _publish_summary_artifact(f"## Failed\n\n{line}\n", f"failed: {line}")
+        raise
+    for line in summary.log_lines():
+        logger.info("%s", line)
+    _publish_summary_artifact(summary.to_markdown(), summary.headline())
+    return Completed(message=summary.headline(), data=summary.key_numbers())
+
+
+def _cycle(overrides: list[str]) -> RunSummary:
+    raw, app = validate_cycle(overrides)
     ctx = build_context(app, config_hash(raw))
     run_context = get_run_context()
     flow_run_id = str(run_context.flow_run.id) if getattr(run_context, "flow_run", None) else None
@@ -240,6 +291,16 @@ def daemon(overrides: list[str] = []) -> RunSummary:  # noqa: B006 - the deploym
             return run_cycle(ctx, run_id, flow_run_id=flow_run_id, cycle_steps=FLOW_STEPS)
     finally:
         ctx.close()
+
+
+def _publish_summary_artifact(markdown: str, description: str) -> None:
+    """The run's ``cycle-summary`` artifact (an unreachable API must not fail the cycle)."""
+    try:
+        create_markdown_artifact(
+            key=SUMMARY_ARTIFACT, markdown=markdown, description=description[:500]
+        )
+    except Exception as exc:  # noqa: BLE001 - the cycle is recorded in the database anyway
+        get_run_logger().warning("cycle-summary artifact not published: %s", exc)
 
 
 def _publish_shadow_artifact(ctx: CycleContext, run_id: str) -> None:
@@ -271,7 +332,7 @@ def main(argv: list[str], *, checked: bool = False) -> int:
     # terminal (the run's own log in Prefect keeps them too).
     keep_tracebacks_off_the_console()
     try:
-        summary = daemon(overrides)
+        numbers = daemon(overrides)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
@@ -285,11 +346,33 @@ def main(argv: list[str], *, checked: bool = False) -> int:
             file=sys.stderr,
         )
         return 1
+    summary = stored_summary(overrides, str(numbers["run_id"]))
     if summary.status == SKIPPED:
         print(f"skipped: {summary.notes[-1]}", file=sys.stderr)
         return EXIT_ACCOUNT_BUSY
     summary.render()
     return 0
+
+
+def stored_summary(overrides: list[str], run_id: str) -> RunSummary:
+    """The full summary of run ``run_id`` as the cycle recorded it (the flow's result holds only
+    its key numbers)."""
+    from sqlalchemy import select
+
+    from otonom_trader.config.validation import compose_validated
+    from otonom_trader.persistence.database import Database
+    from otonom_trader.persistence.models import DaemonRun
+
+    _, app = compose_validated(overrides)
+    db = Database(app.db.url, busy_timeout_ms=app.db.busy_timeout_ms, migrate=False)
+    try:
+        with db.session() as session:
+            text = session.scalar(select(DaemonRun.summary_json).where(DaemonRun.run_id == run_id))
+    finally:
+        db.dispose()
+    if text is None:
+        raise RuntimeError(f"run {run_id} left no summary in the database")
+    return RunSummary.from_json(text)
 
 
 if __name__ == "__main__":

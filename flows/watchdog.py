@@ -12,13 +12,27 @@ from __future__ import annotations
 
 import sys
 
-from prefect import flow, get_run_logger
+from otonom_trader.serving.environment import apply_prefect_defaults
 
-from otonom_trader.alerts.watchdog import run_watchdog
-from otonom_trader.persistence.models import utc_now
+apply_prefect_defaults()  # analytics off, a patient temporary server: before Prefect's import
+
+from prefect import flow, get_run_logger  # noqa: E402
+
+from otonom_trader.alerts.watchdog import run_watchdog  # noqa: E402
+from otonom_trader.persistence.models import utc_now  # noqa: E402
 
 
-@flow(name="watchdog", log_prints=False)
+def _watchdog_run_name() -> str:
+    """``watchdog-2026-11-29T18:10Z``: the scheduled start in UTC."""
+    from datetime import UTC, datetime
+
+    from prefect.runtime import flow_run
+
+    when = flow_run.scheduled_start_time
+    return f"watchdog-{(when if isinstance(when, datetime) else datetime.now(UTC)):%Y-%m-%dT%H:%MZ}"
+
+
+@flow(name="watchdog", flow_run_name=_watchdog_run_name, log_prints=False)
 def watchdog(overrides: list[str] = []) -> dict[str, object]:  # noqa: B006 - JSON parameter
     """Check the daemon's health and retry the alert outbox; returns a summary."""
     report = run_watchdog(list(overrides), utc_now())

@@ -7,6 +7,7 @@
     otonom-trader drill kill-switch
     otonom-trader alerts test
     otonom-trader status | trades | orders | profit | equity --plot equity.png
+    otonom-trader serve [KEY=VALUE ...]          # a cycle after every candle close, until SIGTERM
 
 Every command reads the same Hydra configuration as the flow (``conf/``), adjusted with
 ``-o KEY=VALUE`` overrides; ``--db`` points at another database (a SQLite path or a URL).
@@ -122,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     from otonom_trader.market.cli import register as register_data
     from otonom_trader.operator.cli import register as register_operator
     from otonom_trader.promotion.cli import register as register_promotion
+    from otonom_trader.serving.cli import register as register_serve
     from otonom_trader.shadow.cli import register as register_shadow
 
     register_shadow(commands)
@@ -131,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_operator(commands)
     register_promotion(commands)
     register_backtest(commands)
+    register_serve(commands)
     return parser
 
 

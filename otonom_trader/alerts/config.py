@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Dict, List, Optional  # noqa: UP035 - OmegaConf 2.3 needs typing generics
 
-from otonom_trader.config.errors import parse_choice, require, require_pct
+from otonom_trader.config.errors import parse_choice, require, require_booleans, require_pct
 
 
 class Severity(StrEnum):
@@ -57,6 +57,7 @@ class EmailAlertConfig:
     use_tls: bool = True
 
     def __post_init__(self) -> None:
+        require_booleans(self)
         require(0 < self.smtp_port < 65536, "smtp_port", f"must be a port, got {self.smtp_port}")
         if self.enabled:
             require(bool(self.smtp_host), "smtp_host", "is required when email is enabled")
@@ -72,6 +73,7 @@ class TelegramAlertConfig:
     chat_id: Optional[str] = None  # noqa: UP045
 
     def __post_init__(self) -> None:
+        require_booleans(self)
         if self.enabled:
             require(bool(self.bot_token), "bot_token", "is required when telegram is enabled")
             require(bool(self.chat_id), "chat_id", "is required when telegram is enabled")
@@ -103,7 +105,10 @@ class AlertsConfig:
     """Where alerts go and when they fire.
 
     ``urls``: any other Apprise URL (Slack, Discord, webhooks, …). ``max_gap_minutes``: alert
-    when no daemon run completed for this long. ``drawdown_alert_pct``: portfolio alert level.
+    when no daemon run completed for this long; ``null`` (the default) derives it from the
+    schedule: two missed cycles of the strategy's timeframe plus half a cycle (150 minutes for
+    1h candles, see ``otonom_trader.alerts.schedule``), so a healthy daemon never alerts.
+    ``drawdown_alert_pct``: portfolio alert level.
     ``dedupe_cooldown_minutes``: the same alert is not re-sent within this window.
     ``routes``: per channel name (``email``, ``telegram``, ``url1`` …) the severities/events it
     receives. ``timeout_seconds``: connect/read timeout of one delivery (kept short: alerts must
@@ -116,7 +121,7 @@ class AlertsConfig:
     email: EmailAlertConfig = field(default_factory=EmailAlertConfig)
     telegram: TelegramAlertConfig = field(default_factory=TelegramAlertConfig)
     urls: List[str] = field(default_factory=list, repr=False)  # noqa: UP006
-    max_gap_minutes: float = 30.0
+    max_gap_minutes: Optional[float] = None  # noqa: UP045 - OmegaConf needs typing.Optional
     drawdown_alert_pct: float = 50.0
     dedupe_cooldown_minutes: float = 60.0
     rate_limit_per_channel_per_hour: int = 30
@@ -126,11 +131,20 @@ class AlertsConfig:
     retry_backoff_minutes: float = 1.0
     max_deliveries_per_call: int = 20
 
+    @property
+    def gap_limit_minutes(self) -> float:
+        """The gap that raises the "daemon has not run" alert: ``max_gap_minutes``, or when that
+        is unset and nothing resolved it from a schedule, two missed hourly cycles."""
+        from otonom_trader.alerts.schedule import FALLBACK_GAP_MINUTES
+
+        return self.max_gap_minutes if self.max_gap_minutes is not None else FALLBACK_GAP_MINUTES
+
     def __post_init__(self) -> None:
+        require_booleans(self)
         require(
-            self.max_gap_minutes > 0,
+            self.max_gap_minutes is None or self.max_gap_minutes > 0,
             "max_gap_minutes",
-            f"must be positive, got {self.max_gap_minutes}",
+            f"must be positive (or null: from the schedule), got {self.max_gap_minutes}",
         )
         require_pct(self.drawdown_alert_pct, "drawdown_alert_pct")
         require(

@@ -327,7 +327,7 @@ class AlertEngine:
             log.warning("alert health check could not read the database: %s", message)
             return HealthReport(checked_at, None, None, error=message)
         alerts: list[AlertReport] = []
-        gap_limit = timedelta(minutes=self.config.max_gap_minutes)
+        gap_limit = timedelta(minutes=self.config.gap_limit_minutes)
         gap_minutes: float | None = None
         if activity.last_completed_at is not None:
             gap = checked_at - activity.last_completed_at
@@ -463,7 +463,7 @@ class AlertEngine:
         now: datetime,
         first_started: datetime | None = None,
     ) -> AlertReport:
-        limit = self.config.max_gap_minutes
+        limit = self.config.gap_limit_minutes
         if last_completed is not None:
             body = (
                 f"The daemon has not completed a run for {gap_minutes:.0f} minutes "

@@ -48,9 +48,12 @@ def run_watchdog(overrides: list[str], now: datetime) -> WatchdogReport:
     Raises ``ConfigError`` for a bad configuration (the watchdog run should fail loudly then);
     alert problems are reported, never raised.
     """
+    from otonom_trader.alerts.schedule import apply_schedule_default, strategy_timeframe
     from otonom_trader.config.compose import load_config
 
     _, app = load_config(overrides)
+    if app.alerts.max_gap_minutes is None:
+        apply_schedule_default(app.alerts, strategy_timeframe(app.strategy.path))
     db = Database(app.db.url, busy_timeout_ms=app.db.busy_timeout_ms)
     try:
         engine = AlertEngine(app.alerts, db=db, mode=str(app.mode.name))

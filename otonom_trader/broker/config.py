@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional  # noqa: UP035 - OmegaConf 2.3 needs typing generics
 
-from otonom_trader.config.errors import require
+from otonom_trader.config.errors import require, require_booleans
 
 
 @dataclass
@@ -76,6 +76,7 @@ class BrokerConfig:
     sim: SimExchangeConfig = field(default_factory=SimExchangeConfig)
 
     def __post_init__(self) -> None:
+        require_booleans(self)
         require(bool(self.kind), "kind", "must name a broker (sim, binance, bybit, ...)")
         require(
             bool(self.label) and len(self.label) <= 64,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -17,21 +18,39 @@ class ConfigError(ValueError):
         super().__init__(f"{key}: {line}" if key else line)
 
 
-class ConfigValueError(ValueError):
+class ConfigValueError(ConfigError):
     """Raised by a config dataclass's ``__post_init__``; ``field`` names the offending key.
 
     The composer prefixes the path of the node (``guardrails.``), so users see the full key.
+    A ``ConfigError`` itself, so a dataclass built by hand (``GuardrailConfig(enabled="no")``)
+    fails the way a bad file or override does.
     """
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
-        super().__init__(f"{field}: {message}")
+        super().__init__(message, key=field)
 
 
 def require(condition: bool, field: str, message: str) -> None:
     """Raise ``ConfigValueError(field, message)`` unless ``condition`` holds."""
     if not condition:
         raise ConfigValueError(field, message)
+
+
+def require_booleans(config: Any) -> None:
+    """Every field annotated ``bool`` must hold a real ``bool``.
+
+    Hydra and OmegaConf convert ``"false"`` to ``False`` for such fields, but a dataclass built
+    in Python is not converted: ``GuardrailConfig(enabled="false")`` would be silently truthy.
+    """
+    for item in dataclasses.fields(config):
+        if item.type not in ("bool", bool):
+            continue
+        value = getattr(config, item.name)
+        if not isinstance(value, bool):
+            raise ConfigValueError(
+                item.name, f"must be true or false (a bool), got {type(value).__name__} {value!r}"
+            )
 
 
 def require_pct(value: float, field: str, *, allow_zero: bool = False) -> None:

@@ -14,7 +14,7 @@ from hydra.core.config_store import ConfigStore
 
 from otonom_trader.alerts.config import AlertsConfig
 from otonom_trader.broker.config import BrokerConfig
-from otonom_trader.config.errors import parse_choice, require
+from otonom_trader.config.errors import parse_choice, require, require_booleans
 from otonom_trader.execution.config import ExecutionConfig
 from otonom_trader.guardrails.config import GuardrailConfig
 from otonom_trader.market.config import DataConfig
@@ -33,6 +33,7 @@ class ModeConfig:
     confirm_production: bool = False
 
     def __post_init__(self) -> None:
+        require_booleans(self)
         self.name = parse_choice(self.name, ExecutionMode, "name")
 
     @property
@@ -60,6 +61,7 @@ class DbConfig:
     echo: bool = False
 
     def __post_init__(self) -> None:
+        require_booleans(self)
         require(
             self.busy_timeout_ms >= 0,
             "busy_timeout_ms",

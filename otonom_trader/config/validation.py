@@ -179,11 +179,15 @@ def _check_scalar(value: Any, key: str, name: str) -> None:
 
 def check_inputs(app: AppConfig) -> None:
     """Check everything a cycle reads before it runs: files, symbols, broker, URLs, alerts,
-    database. Reads files; writes nothing; sends nothing."""
+    database. Reads files; writes nothing; sends nothing. Fills the one default that depends on
+    a file: ``alerts.max_gap_minutes`` from the strategy's timeframe (when unset)."""
+    from otonom_trader.alerts.schedule import apply_schedule_default
     from otonom_trader.mode import ExecutionMode
 
     mode = app.mode.execution_mode
     strategy = _check_strategy(app)
+    # The "daemon has not run" alert follows the strategy's schedule unless set explicitly.
+    apply_schedule_default(app.alerts, strategy.timeframe)
     _check_data(app)
     _check_store(app, strategy)
     trades = mode is not ExecutionMode.PAPER

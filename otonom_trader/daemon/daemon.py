@@ -15,6 +15,7 @@ so the library, the CLI and the Prefect flow run the same configuration and the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -30,6 +31,8 @@ from otonom_trader.daemon.cycle import run_cycle
 from otonom_trader.daemon.summary import RunSummary
 from otonom_trader.guardrails.config import GuardrailConfig
 from otonom_trader.mode import ExecutionMode
+
+log = logging.getLogger("otonom_trader.daemon")
 
 
 class TradingDaemon:
@@ -92,8 +95,14 @@ class TradingDaemon:
 
         A failed step marks the run failed and re-raises; trading state stays consistent
         because every write is transactional. When another cycle holds the account, the run
-        is ``skipped``: nothing is read or sent, and the summary says who holds it."""
-        return run_cycle(self.context, run_id)
+        is ``skipped``: nothing is read or sent, and the summary says who holds it.
+
+        The summary is also logged (logger ``otonom_trader.daemon``, INFO): its headline, then
+        one line per signal to act on, per order, per fill and per data issue."""
+        summary = run_cycle(self.context, run_id)
+        for line in summary.log_lines():
+            log.info("%s", line)
+        return summary
 
     def close(self) -> None:
         """Release connections."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
@@ -73,6 +73,129 @@ class RunSummary:
     def to_json(self) -> str:
         """JSON with Decimals as strings (exact)."""
         return json.dumps(asdict(self), default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunSummary:
+        """The summary ``to_json`` stored (``daemon_runs.summary_json``), typed again."""
+        data = json.loads(text)
+        data["signals"] = [
+            SignalLine(**{**s, "price": _decimal(s["price"])}) for s in data.get("signals", [])
+        ]
+        data["orders"] = [
+            OrderLine(
+                **{
+                    **o,
+                    **{k: _decimal(o[k]) for k in ("requested_qty", "filled_qty", "price", "fee")},
+                }
+            )
+            for o in data.get("orders", [])
+        ]
+        data["books"] = [
+            BookLine(**{**b, **{k: _decimal(b[k]) for k in ("equity", "cash", "peak_equity")}})
+            for b in data.get("books", [])
+        ]
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def guard_text(self) -> str:
+        """``clear``, ``HALTED: <reason>`` or ``off (guardrails disabled)``."""
+        if self.guard_active:
+            return f"HALTED: {self.guard_reason or 'no reason recorded'}"
+        return "clear" if self.guardrails_enabled else "off (guardrails disabled)"
+
+    def headline(self) -> str:
+        """One line: what ran and what it did (the run's state message, the first log line)."""
+        actions = [s for s in self.signals if s.action.lower() != "hold"]
+        equity = ", ".join(f"{b.book} {b.equity:,.2f}" for b in self.books) or "no snapshot"
+        parts = [
+            f"{self.mode.upper()} {self.status}: {len(self.signals)} signal(s), "
+            f"{len(actions)} to act on",
+            f"{len(self.orders)} order(s), {len(self.fills)} filled",
+            f"equity {equity}",
+            f"guard {self.guard_text}",
+        ]
+        if self.data_issues:
+            parts.append(f"{len(self.data_issues)} data issue(s)")
+        return "; ".join(parts)
+
+    def log_lines(self) -> list[str]:
+        """The headline, then one line per signal to act on, per order, per fill, per data
+        issue: what an operator reads in the run's log."""
+        lines = [self.headline()]
+        lines += [
+            f"signal {s.symbol} {s.action.upper()} at {_num(s.price)}: {s.reason}"
+            for s in self.signals
+            if s.action.lower() != "hold"
+        ]
+        lines += [order_log_line(o) for o in self.orders]
+        lines += [fill_log_line(o) for o in self.fills]
+        lines += [f"data issue: {issue}" for issue in self.data_issues]
+        return lines
+
+    def key_numbers(self) -> dict[str, Any]:
+        """The few numbers worth scanning across runs (JSON-friendly; amounts as strings)."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "mode": self.mode,
+            "broker": self.broker,
+            "signals": len(self.signals),
+            "orders": len(self.orders),
+            "fills": len(self.fills),
+            "equity": {b.book: f"{b.equity:.2f}" for b in self.books},
+            "positions": {b.book: b.positions for b in self.books},
+            "guard": self.guard_text,
+            "data_issues": len(self.data_issues),
+            "duration_s": round(self.duration_s, 2) if self.duration_s is not None else None,
+        }
+
+    def to_markdown(self) -> str:
+        """The summary as Markdown tables (the flow's ``cycle-summary`` artifact)."""
+        out = [
+            f"## {self.mode.upper()} cycle: {self.status}",
+            "",
+            f"- **run**: `{self.run_id}`",
+            f"- **broker**: {self.broker}",
+            f"- **strategy**: {self.strategy}; **data**: {self.data_source}",
+            f"- **guard**: {self.guard_text}",
+        ]
+        if self.duration_s is not None:
+            out.append(f"- **cycle time**: {self.duration_s:.2f} s")
+        out += ["", "### Signals", "", "| symbol | action | price | reason |", "|---|---|---|---|"]
+        out += [
+            f"| {s.symbol} | {s.action.upper()} | {_num(s.price)} | {_cell(s.reason)} |"
+            for s in self.signals
+        ]
+        out += ["", "### Orders and fills", ""]
+        if self.orders:
+            out += [
+                "| book | symbol | side | asked | status | filled | price | fee | note |",
+                "|---|---|---|---|---|---|---|---|---|",
+            ]
+            out += [
+                f"| {o.book} | {o.symbol} | {o.side} | {_num(o.requested_qty)} | {o.status} | "
+                f"{_num(o.filled_qty)} | {_num(o.price)} | {_num(o.fee)} | {_cell(o.error or '')} |"
+                for o in self.orders
+            ]
+        else:
+            out.append("No orders this cycle.")
+        out += [
+            "",
+            "### Books",
+            "",
+            "| book | equity | cash | positions | peak |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        out += [
+            f"| {b.book} | {b.equity:,.2f} | {b.cash:,.2f} | {b.positions} | {b.peak_equity:,.2f} |"
+            for b in self.books
+        ]
+        if self.data_issues:
+            out += ["", "### Data issues", ""] + [f"- {_cell(i)}" for i in self.data_issues]
+        if self.notes:
+            out += ["", "### Notes", ""] + [f"- {_cell(n)}" for n in self.notes]
+        return "\n".join(out) + "\n"
 
     @property
     def fills(self) -> list[OrderLine]:
@@ -156,6 +279,32 @@ class RunSummary:
             console.print(f"[yellow]data issue:[/] {issue}")
         for note in self.notes:
             console.print(f"[cyan]note:[/] {note}")
+
+
+def order_log_line(o: OrderLine) -> str:
+    """One order leg as a log line."""
+    line = (
+        f"order {o.book} {o.symbol} {o.side.upper()} {_num(o.requested_qty)}: {o.status}, "
+        f"filled {_num(o.filled_qty)} (client id {o.client_order_id})"
+    )
+    return line + (f"; {o.error}" if o.error else "")
+
+
+def fill_log_line(o: OrderLine) -> str:
+    """One fill (an order leg that filled at least partly) as a log line."""
+    return (
+        f"fill {o.book} {o.symbol} {o.side.upper()} {_num(o.filled_qty)} at {_num(o.price)}, "
+        f"fee {_num(o.fee)} (client id {o.client_order_id})"
+    )
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
 
 
 def _is_terminal() -> bool:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Optional  # noqa: UP035 - OmegaConf 2.3 structured configs need typing.Optional
 
-from otonom_trader.config.errors import parse_choice, require, require_pct
+from otonom_trader.config.errors import parse_choice, require, require_booleans, require_pct
 
 
 class HaltPolicy(StrEnum):
@@ -37,6 +37,7 @@ class GuardrailConfig:
     consecutive_loss_cooldown_hours: Optional[float] = None  # noqa: UP045
 
     def __post_init__(self) -> None:
+        require_booleans(self)
         require_pct(self.max_daily_loss_pct, "max_daily_loss_pct")
         require_pct(self.max_drawdown_pct, "max_drawdown_pct")
         require(

@@ -17,7 +17,8 @@ from otonom_trader.testkit.telegram_bot_api import TelegramBotAPI
 
 def telegram_config() -> AlertsConfig:
     return AlertsConfig(
-        telegram=TelegramAlertConfig(enabled=True, bot_token=BOT_TOKEN, chat_id=CHAT_ID)
+        telegram=TelegramAlertConfig(enabled=True, bot_token=BOT_TOKEN, chat_id=CHAT_ID),
+        max_gap_minutes=30,  # explicit: the schedule's default (150 min for 1h) is not used
     )
 
 
@@ -182,7 +183,7 @@ def test_a_cycle_after_a_stall_raises_the_gap_alert_off_its_path_measured_before
     daemon = TradingDaemon(db_path=tmp_path / "trader.db", clock=clock)  # alerts=default
     daemon.run_once()
     assert daemon.context.alerts.wait_idle(30)
-    clock.advance(hours=2)  # the daemon was silent for two hours
+    clock.advance(hours=3)  # the daemon was silent for three hours (the 1h schedule: 150 min)
 
     daemon.run_once()
     assert daemon.context.alerts.wait_idle(30)
@@ -196,5 +197,5 @@ def test_a_cycle_after_a_stall_raises_the_gap_alert_off_its_path_measured_before
     daemon.close()
     [row] = rows  # one gap alert, raised by the second cycle only
     assert (row.channel, row.status) == ("none", "suppressed")
-    assert row.title == "[otonom-trader] Daemon stalled: no completed run for 120 min"
+    assert row.title == "[otonom-trader] Daemon stalled: no completed run for 180 min"
     assert "Last completed run finished at 2026-06-01 12:00:30 UTC" in row.body

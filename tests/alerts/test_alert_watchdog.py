@@ -20,11 +20,12 @@ OVERRIDES = ["alerts=email_telegram", "alerts.email.enabled=false"]
 
 @pytest.fixture
 def stale_daemon(monkeypatch: pytest.MonkeyPatch, isolated_home: Path) -> Database:
-    """The default database ($OTONOM_HOME) with one run that finished 2 hours ago."""
+    """The default database ($OTONOM_HOME) with one run that finished 3 hours ago (the 1h
+    strategy's schedule allows 150 minutes)."""
     monkeypatch.setenv("OTONOM_TELEGRAM_BOT_TOKEN", BOT_TOKEN)
     monkeypatch.setenv("OTONOM_TELEGRAM_CHAT_ID", CHAT_ID)
     db = Database(None)
-    finished = utc_now() - timedelta(hours=2)
+    finished = utc_now() - timedelta(hours=3)
     with db.session() as session:
         session.add(
             DaemonRun(
@@ -59,7 +60,7 @@ def test_run_watchdog_reports_a_stopped_daemon(
     report = run_watchdog(OVERRIDES, utc_now())
 
     assert [a.event for a in report.health.alerts] == ["daemon_gap"]
-    assert report.health.gap_minutes is not None and report.health.gap_minutes > 119
+    assert report.health.gap_minutes is not None and report.health.gap_minutes > 179
     assert len(telegram_api.messages) == 1
     assert report.summary()["alerts"] == [{"event": "daemon_gap", "outcomes": ["telegram:sent"]}]
 

@@ -136,3 +136,60 @@ def test_cli_bad_override_exits_2_with_one_line(tmp_path: Path) -> None:
     assert "guardrails.max_drawdown_pct" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "otonom.db").exists()
+
+
+CONFIG_MODULES = (
+    "otonom_trader.alerts.config",
+    "otonom_trader.broker.config",
+    "otonom_trader.execution.config",
+    "otonom_trader.guardrails.config",
+    "otonom_trader.market.config",
+    "otonom_trader.paper.config",
+    "otonom_trader.config.schema",
+)
+
+
+def _boolean_fields() -> list[tuple[type, str]]:
+    """Every ``bool`` field of every config dataclass (found, not listed: a new one is covered)."""
+    import dataclasses
+    import importlib
+
+    found = []
+    for name in CONFIG_MODULES:
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if dataclasses.is_dataclass(value) and value.__module__ == name:
+                assert isinstance(value, type)
+                found += [(value, f.name) for f in dataclasses.fields(value) if f.type == "bool"]
+    return found
+
+
+def test_the_config_schemas_have_the_boolean_fields_the_guide_uses() -> None:
+    names = {f"{cls.__name__}.{field}" for cls, field in _boolean_fields()}
+
+    assert {"GuardrailConfig.enabled", "AlertsConfig.enabled", "BrokerConfig.testnet"} <= names
+    assert len(names) >= 9
+
+
+@pytest.mark.parametrize("value", ["false", "no", 1, None])
+def test_every_boolean_field_built_in_python_refuses_anything_but_a_bool(value: object) -> None:
+    for config_class, key in _boolean_fields():
+        with pytest.raises(ConfigError) as refused:
+            config_class(**{key: value})
+
+        assert str(refused.value).startswith(f"{key}: must be true or false (a bool), got ")
+        assert "\n" not in str(refused.value)
+
+
+def test_the_guides_guardrail_config_with_a_string_is_refused() -> None:
+    from otonom_trader.guardrails.config import GuardrailConfig
+
+    with pytest.raises(ConfigError, match=r"^enabled: must be true or false \(a bool\), got str"):
+        GuardrailConfig(enabled="false")  # type: ignore[arg-type]
+
+
+def test_yaml_and_override_spellings_of_a_boolean_still_work() -> None:
+    _, app = load_config(["guardrails.enabled=false", "alerts.enabled=no"])
+
+    assert app.guardrails.enabled is False
+    assert app.alerts.enabled is False

@@ -40,8 +40,8 @@ def test_paper_flow_runs_the_five_tasks_in_order(
 ) -> None:
     state = daemon_flow_module.daemon(_overrides(tmp_path), return_state=True)
 
-    summary = state.result()
-    assert state.is_completed() and summary.status == "succeeded"
+    numbers = state.result()
+    assert state.is_completed() and numbers["status"] == "succeeded"
     task_names = asyncio.run(_task_names(state.state_details.flow_run_id))
     assert task_names == ["fetch_signal", "guard_check", "execute", "snapshot", "health_check"]
     db = Database(tmp_path / "flow.db")
