@@ -65,14 +65,18 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
 
 @pytest.fixture
 def postgres_db(postgres_url: str) -> Iterator[Database]:
-    """A migrated PostgreSQL database, emptied after the test (tables truncated)."""
+    """A migrated, empty PostgreSQL database (tables truncated before and after the test:
+    other tests of the session may write to the session's database through ``postgres_url``)."""
     from sqlalchemy import text
 
     db = Database(postgres_url)
-    yield db
     tables = [t for t in _all_tables() if t != "alembic_version"]
+    truncate = text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     with db.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        conn.execute(truncate)
+    yield db
+    with db.engine.begin() as conn:
+        conn.execute(truncate)
     db.dispose()
 
 

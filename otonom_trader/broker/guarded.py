@@ -229,6 +229,20 @@ class GuardedBroker(Broker):
         if self.account_view is not None:
             self.account_view.apply_fill(fill)
 
+    def note_unknown_outcome(self) -> None:
+        """An order left with an outcome the view cannot apply (anomalous, unknown): the next
+        use of the cycle's account reads it again (``current_account``)."""
+        if self.account_view is not None:
+            self.account_view.stale = True
+
+    def current_account(self, now: datetime, pool: Executor | None = None) -> AccountView | None:
+        """The cycle's account view, read again first if an order made it stale (``None``
+        when no account was read this cycle)."""
+        view = self.account_view
+        if view is not None and view.stale:
+            view = self.read_account(view.quote_asset, now, pool)
+        return view
+
     def forget_account(self) -> None:
         """End of cycle: the next one reads the account afresh."""
         self.account_view = None

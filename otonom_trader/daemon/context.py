@@ -151,7 +151,7 @@ def build_context(
         from otonom_trader.broker.guarded import account_equity
 
         gate = executing_gate[0]
-        view = gate.account_view
+        view = gate.current_account(clock())
         if view is not None and broker is not None:
             # The cycle's account read plus its own fills: no request per order.
             return view.valuation(gate, account.book, gate.marks, candles_price_the_venue).equity

@@ -273,7 +273,7 @@ def leg_valuation(
     if leg.role == PAPER_ROLE:
         return value_book(session, leg.book, marks)
     ensure_account(session, leg.book, Decimal(0), leg.quote_asset)
-    view = leg.gate.account_view
+    view = leg.gate.current_account(ctx.clock(), ctx.pool)
     if view is not None:
         return view.valuation(leg.gate, leg.book, marks, ctx.candles_price_the_venue)
     return venue_valuation(ctx, leg, marks)

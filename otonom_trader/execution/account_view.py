@@ -47,6 +47,9 @@ class AccountView:
     venue_marks: dict[str, Decimal] = field(default_factory=dict)
     asked_marks: set[str] = field(default_factory=set)
     fills_applied: int = 0
+    #: An order of this cycle had an outcome the view cannot apply (its reply was not believed,
+    #: or it is unknown): the venue's balances may have moved; read them again before use.
+    stale: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod

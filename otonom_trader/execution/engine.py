@@ -435,9 +435,11 @@ class ExecutionEngine:
             elif anomaly is not None:
                 record_failure(record, OrderStatus.ANOMALOUS, anomaly, done)
                 self.blocked.add((leg.book, intent.symbol, intent.side.value))
+                leg.gate.note_unknown_outcome()
             elif isinstance(error, AmbiguousOrderError):
                 record_failure(record, OrderStatus.UNKNOWN, str(error), done)
                 self.blocked.add((leg.book, intent.symbol, intent.side.value))
+                leg.gate.note_unknown_outcome()
             elif isinstance(error, KillSwitchError):
                 # Refused at the gate: it never left, so once the switch clears (a manual reset
                 # within the same candle) the same intent may still be sent.
