@@ -19,17 +19,21 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from otonom_trader.broker.factory import load_broker_config
 from otonom_trader.config.compose import compose_raw, config_hash
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.config.schema import AppConfig
 from otonom_trader.config.validation import check_inputs, check_values, compose_validated
-from otonom_trader.daemon.context import CycleContext, build_context
-from otonom_trader.daemon.cycle import run_cycle
 from otonom_trader.daemon.summary import RunSummary
 from otonom_trader.guardrails.config import GuardrailConfig
 from otonom_trader.mode import ExecutionMode
+
+if TYPE_CHECKING:
+    # The wiring (database, brokers, strategy) is imported when a cycle is first built: importing
+    # the package, or composing and checking a configuration, does not load it.
+    from otonom_trader.daemon.context import CycleContext
 
 
 class TradingDaemon:
@@ -84,6 +88,8 @@ class TradingDaemon:
     def context(self) -> CycleContext:
         """The wired components, built on first use (validates the configuration)."""
         if self._context is None:
+            from otonom_trader.daemon.context import build_context
+
             self._context = build_context(self.config, self.config_hash, clock=self._clock)
         return self._context
 
@@ -93,6 +99,8 @@ class TradingDaemon:
         A failed step marks the run failed and re-raises; trading state stays consistent
         because every write is transactional. When another cycle holds the account, the run
         is ``skipped``: nothing is read or sent, and the summary says who holds it."""
+        from otonom_trader.daemon.cycle import run_cycle
+
         return run_cycle(self.context, run_id)
 
     def close(self) -> None:

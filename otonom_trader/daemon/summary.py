@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,10 @@ class RunSummary:
     def render(self, console: Console | None = None) -> None:
         """Print the summary as a few readable tables."""
         # Piped output (logs, CI) gets a width that fits the order table instead of 80 columns.
+        # rich is loaded when a summary is shown, not when a cycle runs in a flow.
+        from rich.console import Console
+        from rich.table import Table
+
         console = console or Console(width=None if _is_terminal() else 140)
         guard = (
             "[bold red]HALTED[/] — " + (self.guard_reason or "")

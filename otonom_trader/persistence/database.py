@@ -13,19 +13,21 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from otonom_trader.home import otonom_home
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported where migrations are read or run, not with this module: importing the
+# package (every command does) should not pay for it.
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -162,6 +164,8 @@ def _check_sqlite_schema(path: Path) -> None:
             f"{path}: has tables but no schema revision (alembic_version): not an otonom_trader "
             "database, or a damaged one"
         )
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(_alembic_config("sqlite://"))
     unknown = revisions - {rev.revision for rev in script.walk_revisions()}
     if unknown:
@@ -193,6 +197,8 @@ def _newer_schema_message(where: str, unknown: set[str]) -> str:
 
 
 def _alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -259,11 +265,15 @@ class Database:
 
     def known_revisions(self) -> set[str]:
         """Every revision the migration scripts of this code know."""
+        from alembic.script import ScriptDirectory
+
         script = ScriptDirectory.from_config(_alembic_config(self.url))
         return {rev.revision for rev in script.walk_revisions()}
 
     def current_revisions(self) -> set[str]:
         """The revisions recorded in the database (empty for a new database)."""
+        from alembic.runtime.migration import MigrationContext
+
         with self.engine.connect() as conn:
             return set(MigrationContext.configure(conn).get_current_heads())
 
@@ -278,6 +288,8 @@ class Database:
         unknown = current - self.known_revisions()
         if unknown:
             raise DatabaseError(_newer_schema_message(describe_url(self.url), unknown))
+        from alembic import command
+
         cfg = _alembic_config(self.url)
         try:
             with self.engine.begin() as conn:
