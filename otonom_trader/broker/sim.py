@@ -325,6 +325,11 @@ class SimulatedExchange(Broker):
     def ping(self) -> bool:
         return True
 
+    @property
+    def orders_accepted(self) -> int:
+        """How many orders this exchange has accepted, ever (each has a result it reports)."""
+        return self._account.next_id - 1
+
     # -- internals --------------------------------------------------------------------------
 
     def _result(self, client_order_id: str) -> dict[str, Any] | None:

@@ -11,6 +11,10 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
+#: The action of a symbol that did nothing this cycle (``Action.HOLD``'s value).
+HELD = "hold"
+
+
 @dataclass(frozen=True)
 class SignalLine:
     """One symbol's decision this cycle."""
@@ -71,8 +75,20 @@ class RunSummary:
     duration_s: float | None = None
 
     def to_json(self) -> str:
-        """JSON with Decimals as strings (exact)."""
-        return json.dumps(asdict(self), default=str)
+        """What is stored with the run: JSON with Decimals as strings (exact).
+
+        Bounded for many symbols: a symbol that held (the usual case) is counted by its reason
+        (``signals_held``: reason → symbols), not listed with its price; every other signal
+        (buy, sell, skip), every order, book, issue and note is kept in full. The orders table
+        has each order's own row."""
+        data = asdict(self)
+        held: dict[str, list[str]] = {}
+        for signal in self.signals:
+            if signal.action == HELD:
+                held.setdefault(signal.reason, []).append(signal.symbol)
+        data["signals"] = [s for s in data["signals"] if s["action"] != HELD]
+        data["signals_held"] = held
+        return json.dumps(data, default=str, separators=(",", ":"))
 
     @property
     def fills(self) -> list[OrderLine]:
