@@ -7,8 +7,9 @@ answers, else skipped with the reason), and for two cycles —
 * SHADOW with ``broker=sim``: a strategy that trades every cycle on two symbols, so the
   simulated exchange books orders every cycle —
 
-it times the cycle (``TradingDaemon.run_once()``, median of ``--runs`` after two warm-ups) on
-an empty database and on one that already holds a long history, and prints history / empty
+it times the cycle (``TradingDaemon.run_once()``, median of ``--runs`` after three warm-ups,
+the two databases' cycles interleaved) on an empty database and on one that already holds a
+long history, and prints history / empty
 (target ≤ 1.2). The history is bulk-inserted before the first cycle, not made by the app:
 ``--past-runs`` daemon runs (100,000), ``--snapshots`` portfolio snapshots (1,000,000; half of
 them of the paper book, the rest spread over 100 other books) and, for SHADOW, a simulated
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -30,8 +32,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from bench_cycle import _median_ms  # bench/ is the script's directory, first on sys.path
 
 PG_ADMIN_URL = os.environ.get(
     "OTONOM_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -142,28 +142,32 @@ def _write_sim_account(path: Path, orders: int, now: datetime) -> None:
     path.write_text(json.dumps(state))
 
 
-def _cycle_ms(overrides: list[str], runs: int) -> float:
+def _interleaved_ms(
+    setups: dict[str, tuple[Path, list[str]]], runs: int, warmup: int = 3
+) -> dict[str, float]:
+    """Median cycle time of each setup (``name → (OTONOM_HOME, overrides)``), the setups' cycles
+    interleaved so that a burst of load on the machine hits each alike. The warm-up cycles
+    absorb one-time costs (the process's imports, an old sim account file carried over)."""
     from otonom_trader.daemon import TradingDaemon
 
-    daemon = TradingDaemon(overrides=overrides)
+    daemons = {}
+    for name, (home, overrides) in setups.items():
+        os.environ["OTONOM_HOME"] = str(home)
+        daemons[name] = TradingDaemon(overrides=overrides)
+        daemons[name].context  # noqa: B018 - built now, with this OTONOM_HOME
+    samples: dict[str, list[float]] = {name: [] for name in setups}
     try:
-        return _median_ms(daemon.run_once, runs)[0]
+        for i in range(warmup + runs):
+            for name, daemon in daemons.items():
+                os.environ["OTONOM_HOME"] = str(setups[name][0])
+                start = time.perf_counter()
+                daemon.run_once()
+                if i >= warmup:
+                    samples[name].append((time.perf_counter() - start) * 1000)
     finally:
-        daemon.close()
-
-
-def _measure(
-    label: str, url: str, prepare: Callable[[], None], variants: dict[str, list[str]], runs: int
-) -> dict[str, float]:
-    from otonom_trader.persistence.database import Database
-
-    Database(url).dispose()  # migrated, so the history can be inserted into its tables
-    started = time.perf_counter()
-    prepare()
-    print(f"  {label}: history prepared in {time.perf_counter() - started:.1f} s", flush=True)
-    return {
-        name: _cycle_ms([*overrides, f"db.url={url}"], runs) for name, overrides in variants.items()
-    }
+        for daemon in daemons.values():
+            daemon.close()
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def _pg_database(admin_url: str) -> tuple[str, Callable[[], None]] | str:
@@ -204,6 +208,7 @@ def main() -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from otonom_trader.config.compose import PROJECT_ROOT
     from otonom_trader.config.validation import sim_account_path
+    from otonom_trader.persistence.database import Database
 
     always_trade = PROJECT_ROOT / "tests" / "fixtures" / "always_buy_v1.0.yaml"
     variants = {
@@ -232,30 +237,37 @@ def main() -> int:
     )
     try:
         for backend in backends:
-            timings: dict[str, dict[str, float]] = {}
-            for state in ("empty", "history"):
-                os.environ["OTONOM_HOME"] = str(work / f"{backend}-{state}-home")
+            homes = {state: work / f"{backend}-{state}-home" for state in ("empty", "history")}
+            urls: dict[str, str] = {}
+            for state, home in homes.items():
+                os.environ["OTONOM_HOME"] = str(home)
                 if backend == "SQLite":
                     (work / state).mkdir()
-                    url = str(work / state / "otonom.db")
+                    urls[state] = str(work / state / "otonom.db")
                 else:
                     made = _pg_database(args.pg_admin_url)
                     assert not isinstance(made, str), made
-                    url, drop = made
+                    urls[state], drop = made
                     drops.append(drop)
-
-                def prepare(url: str = url, backend: str = backend, state: str = state) -> None:
-                    if state == "empty":
-                        return
-                    if backend == "SQLite":
-                        _fill_sqlite(Path(url), args.past_runs, args.snapshots, now)
-                    else:
-                        _fill_postgres(url, args.past_runs, args.snapshots, now)
-                    _write_sim_account(sim_account_path(url), args.sim_orders, now)
-
-                timings[state] = _measure(f"{backend} {state}", url, prepare, variants, args.runs)
-            for name in variants:
-                results.append((backend, name, timings["empty"][name], timings["history"][name]))
+                Database(urls[state]).dispose()  # migrated: the history goes into its tables
+            started = time.perf_counter()
+            os.environ["OTONOM_HOME"] = str(homes["history"])
+            if backend == "SQLite":
+                _fill_sqlite(Path(urls["history"]), args.past_runs, args.snapshots, now)
+            else:
+                _fill_postgres(urls["history"], args.past_runs, args.snapshots, now)
+            _write_sim_account(sim_account_path(urls["history"]), args.sim_orders, now)
+            print(f"  {backend}: history inserted in {time.perf_counter() - started:.1f} s")
+            for name, overrides in variants.items():
+                timings = _interleaved_ms(
+                    {
+                        state: (homes[state], [*overrides, f"db.url={urls[state]}"])
+                        for state in homes
+                    },
+                    args.runs,
+                )
+                results.append((backend, name, timings["empty"], timings["history"]))
+                print(f"  {backend} {name}: measured", flush=True)
     finally:
         for drop in drops:
             drop()
