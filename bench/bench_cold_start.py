@@ -5,7 +5,8 @@ Prints, each the median of ``--runs`` fresh processes:
 * ``import otonom_trader.daemon`` — wall time of the import inside a new interpreter
   (target ≤ 0.4 s), and the same for ``import prefect`` as a yardstick on this machine;
 * ``python flows/daemon.py`` — one PAPER cycle as a Prefect flow, the whole process;
-* a bare five-task Prefect flow script — the same server, the same interpreter, no work;
+* a bare five-task Prefect flow script — the same server, the same interpreter, no work
+  (the two scripts run in turn, so a burst of load on the machine hits both alike);
 
 and daemon flow minus bare flow (target ≤ 0.5 s): what our code adds to Prefect's own start.
 One ``prefect server start`` on a free port serves every flow run (``PREFECT_API_URL``).
@@ -104,15 +105,21 @@ def _prefect_server(env: dict[str, str], log: Path) -> Iterator[str]:
             server.kill()
 
 
-def _median_wall_s(command: list[str], env: dict[str, str], cwd: Path, runs: int) -> float:
-    samples = []
-    for _ in range(runs + 1):  # the first run warms the disk cache and the database
-        start = time.perf_counter()
-        result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
-        samples.append(time.perf_counter() - start)
-        if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed: {result.stderr[-1500:]}")
-    return statistics.median(samples[1:])
+def _interleaved_wall_s(
+    commands: dict[str, list[str]], env: dict[str, str], cwd: Path, runs: int
+) -> dict[str, float]:
+    """Median wall time of each command, run in turn (a burst of load hits each alike); the
+    first round warms the disk cache and the database and is not counted."""
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for round_ in range(runs + 1):
+        for name, command in commands.items():
+            start = time.perf_counter()
+            result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+            if round_:
+                samples[name].append(time.perf_counter() - start)
+            if result.returncode != 0:
+                raise RuntimeError(f"{' '.join(command)} failed: {result.stderr[-1500:]}")
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def _median_import_s(module: str, env: dict[str, str], runs: int) -> float:
@@ -152,13 +159,17 @@ def main() -> int:
     import_prefect = _median_import_s("prefect", env, args.runs)
     with _prefect_server(env, work / "server.log") as api:
         env["PREFECT_API_URL"] = api
-        bare_s = _median_wall_s([sys.executable, str(bare)], env, work, args.runs)
-        daemon_s = _median_wall_s(
-            [sys.executable, str(ROOT / "flows" / "daemon.py")], env, work, args.runs
+        walls = _interleaved_wall_s(
+            {
+                "bare": [sys.executable, str(bare)],
+                "daemon": [sys.executable, str(ROOT / "flows" / "daemon.py")],
+            },
+            env,
+            work,
+            args.runs,
         )
-        bare_again_s = _median_wall_s([sys.executable, str(bare)], env, work, args.runs)
 
-    floor = min(bare_s, bare_again_s)
+    floor, daemon_s = walls["bare"], walls["daemon"]
     overhead = daemon_s - floor
     print(f"Prefect API: {api}   processes per variant: {args.runs} (median)")
     print(f"{'variant':<42}{'seconds':>9}")
