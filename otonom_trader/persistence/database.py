@@ -8,6 +8,7 @@ this code does not know) is refused rather than silently downgraded or misread.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -164,13 +165,11 @@ def _check_sqlite_schema(path: Path) -> None:
             f"{path}: has tables but no schema revision (alembic_version): not an otonom_trader "
             "database, or a damaged one"
         )
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory.from_config(_alembic_config("sqlite://"))
-    unknown = revisions - {rev.revision for rev in script.walk_revisions()}
+    known, heads = _script_revisions(str(MIGRATIONS_DIR))
+    unknown = revisions - known
     if unknown:
         raise DatabaseError(_newer_schema_message(str(path), unknown))
-    if revisions != set(script.get_heads()):
+    if revisions != heads:
         return  # an older schema: migrations bring it up to date
     from otonom_trader.persistence.registry import metadata
 
@@ -196,11 +195,21 @@ def _newer_schema_message(where: str, unknown: set[str]) -> str:
     )
 
 
-def _alembic_config(url: str) -> Config:
+@functools.lru_cache(maxsize=4)
+def _script_revisions(migrations_dir: str) -> tuple[frozenset[str], frozenset[str]]:
+    """Every revision the migration scripts know, and their heads: read once per process (each
+    command and each cycle's preflight asks; reading the scripts costs about 0.1 s)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_alembic_config("sqlite://", migrations_dir))
+    return frozenset(rev.revision for rev in script.walk_revisions()), frozenset(script.get_heads())
+
+
+def _alembic_config(url: str, migrations_dir: str | None = None) -> Config:
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("script_location", migrations_dir or str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
@@ -265,10 +274,7 @@ class Database:
 
     def known_revisions(self) -> set[str]:
         """Every revision the migration scripts of this code know."""
-        from alembic.script import ScriptDirectory
-
-        script = ScriptDirectory.from_config(_alembic_config(self.url))
-        return {rev.revision for rev in script.walk_revisions()}
+        return set(_script_revisions(str(MIGRATIONS_DIR))[0])
 
     def current_revisions(self) -> set[str]:
         """The revisions recorded in the database (empty for a new database)."""
@@ -285,9 +291,12 @@ class Database:
             raise DatabaseError(
                 f"cannot reach database {describe_url(self.url)}: {one_line(exc)}"
             ) from exc
-        unknown = current - self.known_revisions()
+        known, heads = _script_revisions(str(MIGRATIONS_DIR))
+        unknown = current - known
         if unknown:
             raise DatabaseError(_newer_schema_message(describe_url(self.url), unknown))
+        if current == heads:
+            return  # up to date: nothing to run (the usual case, every cycle)
         from alembic import command
 
         cfg = _alembic_config(self.url)
