@@ -8,8 +8,10 @@ this code does not know) is refused rather than silently downgraded or misread.
 
 from __future__ import annotations
 
+import ast
 import functools
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -197,12 +199,50 @@ def _newer_schema_message(where: str, unknown: set[str]) -> str:
 
 @functools.lru_cache(maxsize=4)
 def _script_revisions(migrations_dir: str) -> tuple[frozenset[str], frozenset[str]]:
-    """Every revision the migration scripts know, and their heads: read once per process (each
-    command and each cycle's preflight asks; reading the scripts costs about 0.1 s)."""
+    """Every revision the migration scripts know, and their heads: read once per process.
+
+    Read from the scripts' ``revision`` and ``down_revision`` lines, so that opening an
+    up-to-date database (every cycle) does not import Alembic and each script (about 0.2 s);
+    a script those lines do not describe is read by Alembic instead. A test holds this equal to
+    Alembic's own reading."""
+    parsed = _declared_revisions(Path(migrations_dir) / "versions")
+    if parsed is not None:
+        return parsed
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(_alembic_config("sqlite://", migrations_dir))
     return frozenset(rev.revision for rev in script.walk_revisions()), frozenset(script.get_heads())
+
+
+_REVISION_LINE = re.compile(r'^revision: str = "([^"]+)"$', re.MULTILINE)
+_DOWN_REVISION_LINE = re.compile(r"^down_revision: [^=]+= (.+)$", re.MULTILINE)
+
+
+def _declared_revisions(versions: Path) -> tuple[frozenset[str], frozenset[str]] | None:
+    """``(revisions, heads)`` from each script's declaration lines, or ``None`` when a script
+    does not declare them in the form the scripts here use."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in sorted(versions.glob("*.py")):
+        text = script.read_text()
+        revision = _REVISION_LINE.findall(text)
+        down = _DOWN_REVISION_LINE.findall(text)
+        if len(revision) != 1 or len(down) != 1:
+            return None
+        try:
+            value = ast.literal_eval(down[0].strip())
+        except (ValueError, SyntaxError):
+            return None
+        if isinstance(value, str):
+            parents.add(value)
+        elif isinstance(value, tuple | list) and all(isinstance(v, str) for v in value):
+            parents.update(value)
+        elif value is not None:
+            return None
+        revisions.add(revision[0])
+    if not revisions:
+        return None
+    return frozenset(revisions), frozenset(revisions - parents)
 
 
 def _alembic_config(url: str, migrations_dir: str | None = None) -> Config:
@@ -278,10 +318,12 @@ class Database:
 
     def current_revisions(self) -> set[str]:
         """The revisions recorded in the database (empty for a new database)."""
-        from alembic.runtime.migration import MigrationContext
-
+        # Alembic's own table, read directly: Alembic is imported only when there is a
+        # migration to run.
         with self.engine.connect() as conn:
-            return set(MigrationContext.configure(conn).get_current_heads())
+            if not inspect(conn).has_table("alembic_version"):
+                return set()
+            return {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
 
     def migrate(self) -> None:
         """Upgrade to the newest schema; refuse a schema newer than this code."""
