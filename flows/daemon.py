@@ -53,6 +53,12 @@ def _groups_help() -> str:
     return "\n".join(lines)
 
 
+#: The configuration ``check_argv`` validated, by its overrides: the flow run that follows it in
+#: the same process (``python flows/daemon.py``) takes it instead of composing and checking it
+#: all again (a deployment's run, which ``check_argv`` never saw, validates for itself).
+_VALIDATED: dict[tuple[str, ...], tuple[Any, Any]] = {}
+
+
 def check_argv(argv: list[str]) -> tuple[int | None, list[str]]:
     """Handle ``--help`` / ``--cfg job``, refuse unknown flags and validate every input.
 
@@ -90,7 +96,7 @@ def check_argv(argv: list[str]) -> tuple[int | None, list[str]]:
             raw, _ = compose_validated(overrides)
             print(OmegaConf.to_yaml(raw, resolve=False), end="")
             return 0, []
-        validate_cycle(overrides)
+        _VALIDATED[tuple(overrides)] = validate_cycle(overrides)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2, []
@@ -279,7 +285,10 @@ def daemon(overrides: list[str] = []) -> State[Any]:  # noqa: B006 - the deploym
 
 
 def _cycle(overrides: list[str]) -> RunSummary:
-    raw, app = validate_cycle(overrides)
+    # The command line's run takes the configuration check_argv just validated; a deployment's
+    # run validates for itself.
+    validated = _VALIDATED.pop(tuple(overrides), None)
+    raw, app = validated if validated is not None else validate_cycle(overrides)
     ctx = build_context(app, config_hash(raw))
     run_context = get_run_context()
     flow_run_id = str(run_context.flow_run.id) if getattr(run_context, "flow_run", None) else None

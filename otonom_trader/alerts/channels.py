@@ -15,13 +15,17 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
-
-import apprise
-from apprise import NotifyFormat, NotifyType
 
 from otonom_trader.alerts.config import AlertsConfig, EmailAlertConfig, TelegramAlertConfig
 from otonom_trader.config.errors import ConfigError
+
+if TYPE_CHECKING:
+    from apprise import NotifyType
+
+# Apprise (about 0.1 s to import) is loaded when a channel is built or sends, so a cycle with
+# no channel configured never imports it.
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +103,13 @@ class AlertChannel:
     url: str = field(repr=False)
     masked_url: str
 
-    def send(self, title: str, body: str, notify_type: NotifyType = NotifyType.INFO) -> SendResult:
-        """Deliver one message. Never raises: failure is ``SendResult(ok=False, error=…)``."""
+    def send(self, title: str, body: str, notify_type: NotifyType | None = None) -> SendResult:
+        """Deliver one message (``notify_type`` default: info). Never raises: failure is
+        ``SendResult(ok=False, error=…)``."""
+        import apprise
+        from apprise import NotifyFormat, NotifyType
+
+        notify_type = notify_type or NotifyType.INFO
         notifier = apprise.Apprise()
         try:
             if not notifier.add(self.url):
@@ -170,6 +179,8 @@ def _with_timeouts(url: str, cfg: AlertsConfig) -> str:
 
 
 def _channel(name: str, url: str, where: str, source: str) -> AlertChannel:
+    import apprise
+
     plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         scheme = url.split("://", 1)[0] if "://" in url else "(no scheme)"

@@ -15,16 +15,20 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from otonom_trader.alerts.engine import AlertEngine
 from otonom_trader.alerts.outbox import OutboxRow
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.persistence.database import Database, DatabaseError
+
+if TYPE_CHECKING:
+    # The engine (and Apprise) is loaded when an alerts command runs, not when the command line
+    # registers its subcommands (a daemon-once that sends no alert never imports Apprise).
+    from otonom_trader.alerts.engine import AlertEngine
 
 
 def register(subparsers: Any) -> None:
@@ -62,6 +66,7 @@ def _add_config_option(parser: argparse.ArgumentParser) -> None:
 
 def _engine(args: argparse.Namespace) -> tuple[AlertEngine, Database]:
     """The engine of the configured channels and the database (``--db`` wins over config)."""
+    from otonom_trader.alerts.engine import AlertEngine
     from otonom_trader.config.compose import load_config
 
     overrides = list(getattr(args, "overrides", None) or [])

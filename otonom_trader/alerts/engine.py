@@ -45,8 +45,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from apprise import NotifyType
-
 from otonom_trader.alerts.channels import MASKER, AlertChannel, build_channels
 from otonom_trader.alerts.config import AlertEvent, AlertsConfig, Severity
 from otonom_trader.alerts.health import BookDrawdown, latest_drawdowns, run_activity
@@ -66,6 +64,7 @@ from otonom_trader.persistence.database import Database
 from otonom_trader.persistence.models import utc_now
 
 if TYPE_CHECKING:
+    from apprise import NotifyType
     from sqlalchemy.orm import Session
 
     from otonom_trader.guardrails.kill_switch import KillSwitchTransition
@@ -76,12 +75,19 @@ TITLE_PREFIX = "[otonom-trader]"
 MAX_BACKOFF = timedelta(minutes=60)
 RATE_WINDOW = timedelta(hours=1)
 
-_NOTIFY_TYPES = {
-    Severity.INFO: NotifyType.INFO,
-    Severity.WARNING: NotifyType.WARNING,
-    Severity.ERROR: NotifyType.FAILURE,
-    Severity.CRITICAL: NotifyType.FAILURE,
+_NOTIFY_TYPE_NAMES = {
+    Severity.INFO: "INFO",
+    Severity.WARNING: "WARNING",
+    Severity.ERROR: "FAILURE",
+    Severity.CRITICAL: "FAILURE",
 }
+
+
+def _notify_type(severity: Severity) -> NotifyType:
+    """Apprise's message type for ``severity`` (Apprise is loaded only when a message is sent)."""
+    from apprise import NotifyType
+
+    return NotifyType[_NOTIFY_TYPE_NAMES[severity]]
 
 
 @dataclass(frozen=True)
@@ -630,7 +636,7 @@ class AlertEngine:
                 stopped.add(channel.name)  # another process is delivering it
                 continue
             title, body, stored = self._message(batch, now)
-            result = channel.send(title, body, _NOTIFY_TYPES[self._severity(batch)])
+            result = channel.send(title, body, _notify_type(self._severity(batch)))
             if result.ok:
                 outbox.mark_sent(row.id, now, body=stored)
                 outbox.mark_batched([b.id for b in batch[1:]], row.id, now)
@@ -750,7 +756,7 @@ class AlertEngine:
         log.warning("alert could not be recorded, sending directly: %s", reason)
         outcomes = []
         for channel in targets:
-            result = channel.send(title, body, _NOTIFY_TYPES[severity])
+            result = channel.send(title, body, _notify_type(severity))
             outcomes.append(
                 ChannelOutcome(
                     channel.name,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from otonom_trader.persistence.models import DaemonRun, PortfolioSnapshot
@@ -57,15 +57,26 @@ def run_activity(session: Session, exclude_run_id: str | None = None) -> RunActi
 
     ``exclude_run_id``: a run whose own completion does not count (a cycle checking, after it
     was recorded, how long the daemon had been silent before it)."""
-    completed = select(func.max(DaemonRun.finished_at)).where(DaemonRun.status == "succeeded")
+    # Each read is one probe of an index (status, finished_at) or (started_at, id): bounded
+    # however many runs there are. ``ORDER BY … LIMIT 1`` instead of max()/min(), which the
+    # databases answer from an index only without further conditions; NULLs are left out
+    # explicitly, as max()/min() leave them out (PostgreSQL sorts NULL first when descending).
+    completed = (
+        select(DaemonRun.finished_at)
+        .where(DaemonRun.status == "succeeded", DaemonRun.finished_at.is_not(None))
+        .order_by(DaemonRun.finished_at.desc())
+        .limit(1)
+    )
     if exclude_run_id is not None:
         completed = completed.where(DaemonRun.run_id != exclude_run_id)
     last_completed = session.scalar(completed)
-    first_started = session.scalar(select(func.min(DaemonRun.started_at)))
-    last_status = session.scalar(
-        select(DaemonRun.status).order_by(DaemonRun.started_at.desc(), DaemonRun.id.desc())
+    first_started = session.scalar(
+        select(DaemonRun.started_at).order_by(DaemonRun.started_at.asc()).limit(1)
     )
-    # max()/min() keep the column's type (UTCDateTime), so these come back aware UTC.
+    last_status = session.scalar(
+        select(DaemonRun.status).order_by(DaemonRun.started_at.desc(), DaemonRun.id.desc()).limit(1)
+    )
+    # The columns' type (UTCDateTime) brings these back aware UTC.
     return RunActivity(
         last_completed_at=last_completed,
         first_started_at=first_started,

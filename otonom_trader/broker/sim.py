@@ -13,21 +13,24 @@ market orders with a model of what real venues do to an order —
 
 Randomness is drawn from a generator seeded by ``(seed, client_order_id)``, so the same order
 always meets the same fate, whatever else ran before it. With ``state_path`` the account survives
-restarts (a JSON file written atomically), as a real exchange account would.
+restarts, as a real exchange account would: it is kept in a small SQLite database beside that
+name (``broker/sim_store.py``), where an order writes only the rows it changes. An account file
+of earlier versions (the JSON at ``state_path``) is carried over by the first write and kept
+as ``<name>.json.imported``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import os
 import random
-import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from otonom_trader.broker.base import Broker
 from otonom_trader.broker.config import SimExchangeConfig
@@ -37,6 +40,7 @@ from otonom_trader.broker.errors import (
     InvalidOrderError,
     OrderNotFoundError,
 )
+from otonom_trader.broker.sim_store import SimAccountStore, SimStoreError, store_path
 from otonom_trader.broker.types import (
     Balance,
     OrderFill,
@@ -55,6 +59,19 @@ from otonom_trader.market.symbols import split, to_unified
 
 BPS = Decimal(10_000)
 TEN_K = Decimal(10_000)
+T = TypeVar("T")
+
+
+def _serialised(method: Callable[..., T]) -> Callable[..., T]:
+    """One call at a time per exchange: orders may be sent from several threads at once, and
+    an order reads and moves balances as one step, as a matching engine would."""
+
+    @functools.wraps(method)
+    def locked(self: SimulatedExchange, *args: Any, **kwargs: Any) -> T:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
 
 
 @dataclass
@@ -72,7 +89,8 @@ class _RestingOrder:
 class _Account:
     balances: dict[str, Decimal] = field(default_factory=dict)
     resting: dict[str, _RestingOrder] = field(default_factory=dict)
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # client id → fill
+    # client id → result, of the orders changed since the last save (the rest are in the store)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
     next_id: int = 1
 
 
@@ -96,16 +114,22 @@ class SimulatedExchange(Broker):
         self.name = "sim (simulated exchange)"
         self.state_path = Path(state_path) if state_path else None
         self._prices: dict[str, Decimal] = {}
+        self._lock = threading.RLock()
+        self._store = SimAccountStore(store_path(self.state_path) if self.state_path else None)
+        self._legacy_to_retire: Path | None = None
         self._account = self._load() or _Account(
             balances={quote_asset: to_decimal(self.cfg.initial_cash)}
         )
 
     # -- price feed -------------------------------------------------------------------------
 
+    @_serialised
     def set_price(self, symbol: str, price: Decimal) -> None:
-        """Move the exchange's price; resting limit orders that are crossed fill now."""
+        """Move the exchange's price; resting limit orders that are crossed fill now (only
+        then is anything written)."""
         unified = to_unified(symbol)
         self._prices[unified] = to_decimal(price)
+        filled = False
         for order in list(self._account.resting.values()):
             if order.symbol != unified:
                 continue
@@ -117,23 +141,27 @@ class SimulatedExchange(Broker):
                 fee = self._settle(
                     order.symbol, order.side, order.quantity, order.price, reserved=order.reserved
                 )
-                result = self._account.results[order.client_order_id]
-                result.update(
+                self._update_result(
+                    order.client_order_id,
                     status=OrderStatus.FILLED.value,
                     quantity=str(order.quantity),
                     price=str(order.price),
                     fee=str(fee),
                 )
-        self._save()
+                filled = True
+        if filled:
+            self._save()
 
     # -- Broker -----------------------------------------------------------------------------
 
+    @_serialised
     def place_order(self, req: OrderRequest) -> OrderFill:
         cid = req.client_order_id or random_client_order_id()
-        if cid in self._account.results:
+        known = self._result(cid)
+        if known is not None:
             # The exchange already has this client id: report the order it knows instead of
             # executing it again (what a lookup after an ambiguous failure would find).
-            return self._fill_from_result(self._account.results[cid])
+            return self._fill_from_result(known)
         symbol = to_unified(req.symbol)
         rules = rules_for(symbol)
         price = self._prices.get(symbol)
@@ -204,11 +232,12 @@ class SimulatedExchange(Broker):
         self._save()
         return self._fill_from_result(result)
 
+    @_serialised
     def fetch_open_orders(self, symbol: str | None = None) -> list[OrderFill]:
         """Resting limit orders, as the venue reports them."""
         wanted = to_unified(symbol) if symbol else None
         return [
-            self._fill_from_result(self._account.results[o.client_order_id])
+            self._fill_from_result(self._known_result(o.client_order_id))
             for o in self._account.resting.values()
             if wanted is None or o.symbol == wanted
         ]
@@ -221,11 +250,13 @@ class SimulatedExchange(Broker):
         """The exchange's current price."""
         return self._prices.get(to_unified(symbol))
 
+    @_serialised
     def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> OrderFill | None:
         """The order this exchange knows under ``client_order_id``, or ``None``."""
-        result = self._account.results.get(client_order_id)
+        result = self._result(client_order_id)
         return self._fill_from_result(result) if result is not None else None
 
+    @_serialised
     def cancel_order(self, symbol: str, order_id: str) -> None:
         match = self._account.resting.pop(order_id, None)
         if match is None:
@@ -239,7 +270,7 @@ class SimulatedExchange(Broker):
         base, quote = split(match.symbol)
         asset = quote if match.side is OrderSide.BUY else base
         self._account.balances[asset] = self._balance(asset) + match.reserved
-        self._account.results[match.client_order_id]["status"] = OrderStatus.CANCELLED.value
+        self._update_result(match.client_order_id, status=OrderStatus.CANCELLED.value)
         self._save()
 
     def open_orders(self) -> list[dict[str, Any]]:
@@ -294,7 +325,33 @@ class SimulatedExchange(Broker):
     def ping(self) -> bool:
         return True
 
+    @property
+    def orders_accepted(self) -> int:
+        """How many orders this exchange has accepted, ever (each has a result it reports)."""
+        return self._account.next_id - 1
+
     # -- internals --------------------------------------------------------------------------
+
+    def _result(self, client_order_id: str) -> dict[str, Any] | None:
+        """The result of an order: changed in this process and not saved yet, or stored."""
+        cached = self._account.results.get(client_order_id)
+        if cached is not None:
+            return cached
+        try:
+            return self._store.result(client_order_id)
+        except SimStoreError as exc:
+            raise self._unreadable(exc) from None
+
+    def _known_result(self, client_order_id: str) -> dict[str, Any]:
+        result = self._result(client_order_id)
+        if result is None:  # a resting order is always recorded with its result
+            raise OrderNotFoundError(f"sim: no record of order {client_order_id}")
+        return result
+
+    def _update_result(self, client_order_id: str, **changes: Any) -> None:
+        result = dict(self._known_result(client_order_id))
+        result.update(changes)
+        self._account.results[client_order_id] = result
 
     def _balance(self, asset: str) -> Decimal:
         return self._account.balances.get(asset, Decimal(0))
@@ -402,16 +459,35 @@ class SimulatedExchange(Broker):
         )
 
     def _load(self) -> _Account | None:
-        if self.state_path is None or not self.state_path.is_file():
+        if self.state_path is None:
             return None
         try:
-            return self._parse_state(json.loads(self.state_path.read_text()))
+            stored = self._store.load()
+        except SimStoreError as exc:
+            raise self._unreadable(exc) from None
+        if stored is not None:
+            return self._parse_state({**stored, "results": {}})
+        if not self.state_path.is_file():
+            return None
+        # An account file of an earlier version: every result is held as "changed" until the
+        # first save writes them, with the rest of the account, into the store.
+        try:
+            account = self._parse_state(json.loads(self.state_path.read_text()))
         except (OSError, ValueError, KeyError, TypeError, ArithmeticError) as exc:
             raise ConfigError(
                 f"{self.state_path}: unreadable simulated exchange account "
                 f"({type(exc).__name__}: {exc}); move the file away to start a fresh account",
                 key="broker.sim",
             ) from None
+        self._legacy_to_retire = self.state_path
+        return account
+
+    def _unreadable(self, exc: SimStoreError) -> ConfigError:
+        return ConfigError(
+            f"{self._store.path}: unreadable simulated exchange account ({exc}); move the file "
+            "away to start a fresh account",
+            key="broker.sim",
+        )
 
     @staticmethod
     def _parse_state(data: dict[str, Any]) -> _Account:
@@ -434,31 +510,35 @@ class SimulatedExchange(Broker):
         return account
 
     def _save(self) -> None:
-        if self.state_path is None:
-            return
-        data = {
-            "balances": {k: str(v) for k, v in self._account.balances.items()},
-            "results": self._account.results,
-            "next_id": self._account.next_id,
-            "resting": [
-                {
-                    "order_id": o.order_id,
-                    "client_order_id": o.client_order_id,
-                    "symbol": o.symbol,
-                    "side": o.side.value,
-                    "quantity": str(o.quantity),
-                    "price": str(o.price),
-                    "reserved": str(o.reserved),
-                }
-                for o in self._account.resting.values()
-            ],
-        }
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        # Write-then-rename: a crash mid-write never leaves a torn account file.
-        fd, tmp = tempfile.mkstemp(dir=self.state_path.parent, prefix=".sim-", suffix=".json")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, self.state_path)
+        """Write what changed: the (few) balances and resting orders, and the results changed
+        since the last save — never the whole history."""
+        try:
+            self._store.save(
+                balances={k: str(v) for k, v in self._account.balances.items()},
+                resting=[
+                    {
+                        "order_id": o.order_id,
+                        "client_order_id": o.client_order_id,
+                        "symbol": o.symbol,
+                        "side": o.side.value,
+                        "quantity": str(o.quantity),
+                        "price": str(o.price),
+                        "reserved": str(o.reserved),
+                    }
+                    for o in self._account.resting.values()
+                ],
+                next_id=self._account.next_id,
+                results=list(self._account.results.values()),
+            )
+        except SimStoreError as exc:
+            raise self._unreadable(exc) from None
+        self._account.results.clear()
+        if self._legacy_to_retire is not None:
+            # Carried over: keep the old file as a backup, out of the way of the next start.
+            self._legacy_to_retire.replace(
+                self._legacy_to_retire.with_name(self._legacy_to_retire.name + ".imported")
+            )
+            self._legacy_to_retire = None
 
 
 def _legacy_reserve(order: dict[str, Any]) -> Decimal:

@@ -342,12 +342,13 @@ def sim_account_path(db_url: str | None) -> Path:
 
 
 def _check_sim_account(app: AppConfig) -> None:
-    """A damaged simulated-exchange account file is refused now, not inside the flow. Opening
-    the account only reads the file."""
+    """A damaged simulated-exchange account (its database, or an earlier version's JSON file)
+    is refused now, not inside the flow. Opening the account only reads."""
     from otonom_trader.broker.sim import SimulatedExchange
+    from otonom_trader.broker.sim_store import store_path
 
     path = sim_account_path(app.db.url)
-    if path.exists():
+    if path.exists() or store_path(path).exists():
         SimulatedExchange(app.broker.sim, app.broker.quote_asset, state_path=path)
 
 

@@ -20,17 +20,21 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from otonom_trader.broker.factory import load_broker_config
 from otonom_trader.config.compose import compose_raw, config_hash
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.config.schema import AppConfig
 from otonom_trader.config.validation import check_inputs, check_values, compose_validated
-from otonom_trader.daemon.context import CycleContext, build_context
-from otonom_trader.daemon.cycle import run_cycle
 from otonom_trader.daemon.summary import RunSummary
 from otonom_trader.guardrails.config import GuardrailConfig
 from otonom_trader.mode import ExecutionMode
+
+if TYPE_CHECKING:
+    # The wiring (database, brokers, strategy) is imported when a cycle is first built: importing
+    # the package, or composing and checking a configuration, does not load it.
+    from otonom_trader.daemon.context import CycleContext
 
 log = logging.getLogger("otonom_trader.daemon")
 
@@ -87,6 +91,8 @@ class TradingDaemon:
     def context(self) -> CycleContext:
         """The wired components, built on first use (validates the configuration)."""
         if self._context is None:
+            from otonom_trader.daemon.context import build_context
+
             self._context = build_context(self.config, self.config_hash, clock=self._clock)
         return self._context
 
@@ -99,6 +105,8 @@ class TradingDaemon:
 
         The summary is also logged (logger ``otonom_trader.daemon``, INFO): its headline, then
         one line per signal to act on, per order, per fill and per data issue."""
+        from otonom_trader.daemon.cycle import run_cycle
+
         summary = run_cycle(self.context, run_id)
         for line in summary.log_lines():
             log.info("%s", line)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+#: The action of a symbol that did nothing this cycle (``Action.HOLD``'s value).
+HELD = "hold"
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,20 @@ class RunSummary:
     duration_s: float | None = None
 
     def to_json(self) -> str:
-        """JSON with Decimals as strings (exact)."""
-        return json.dumps(asdict(self), default=str)
+        """What is stored with the run: JSON with Decimals as strings (exact).
+
+        Bounded for many symbols: a symbol that held (the usual case) is counted by its reason
+        (``signals_held``: reason → symbols), not listed with its price; every other signal
+        (buy, sell, skip), every order, book, issue and note is kept in full. The orders table
+        has each order's own row."""
+        data = asdict(self)
+        held: dict[str, list[str]] = {}
+        for signal in self.signals:
+            if signal.action == HELD:
+                held.setdefault(signal.reason, []).append(signal.symbol)
+        data["signals"] = [s for s in data["signals"] if s["action"] != HELD]
+        data["signals_held"] = held
+        return json.dumps(data, default=str, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> RunSummary:
@@ -205,6 +221,10 @@ class RunSummary:
     def render(self, console: Console | None = None) -> None:
         """Print the summary as a few readable tables."""
         # Piped output (logs, CI) gets a width that fits the order table instead of 80 columns.
+        # rich is loaded when a summary is shown, not when a cycle runs in a flow.
+        from rich.console import Console
+        from rich.table import Table
+
         console = console or Console(width=None if _is_terminal() else 140)
         guard = (
             "[bold red]HALTED[/] — " + (self.guard_reason or "")

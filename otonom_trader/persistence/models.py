@@ -52,6 +52,8 @@ class DaemonRun(Base):
     __table_args__ = (
         Index("ix_daemon_runs_status_finished", "status", "finished_at"),
         Index("ix_daemon_runs_account_status", "account_id", "status"),
+        # The first run's start and the newest run, in one probe (migration 0007).
+        Index("ix_daemon_runs_started_id", "started_at", "id"),
     )
 
 

@@ -208,7 +208,7 @@ def test_re_running_execute_for_the_same_cycle_sends_nothing_twice(
     assert all("not resent" in (line.error or "") for line in again)
     broker_leg = ctx.broker_leg
     assert broker_leg is not None
-    assert len(broker_leg.gate.raw_broker._account.results) == count // 2  # type: ignore[attr-defined]
+    assert broker_leg.gate.raw_broker.orders_accepted == count // 2  # type: ignore[attr-defined]
 
 
 def test_bad_market_data_is_reported_and_not_traded(

@@ -1,0 +1,188 @@
+"""Benchmark: what a cold start costs — the library's import, and one flow run as a new process.
+
+Prints, each the median of ``--runs`` fresh processes:
+
+* ``import otonom_trader.daemon`` — wall time of the import inside a new interpreter
+  (target ≤ 0.4 s), and the same for ``import prefect`` as a yardstick on this machine;
+* ``python flows/daemon.py`` — one PAPER cycle as a Prefect flow, the whole process;
+* a bare five-task Prefect flow script — the same server, the same interpreter, no work
+  (the two scripts run in turn, so a burst of load on the machine hits both alike);
+
+and daemon flow minus bare flow (target ≤ 0.5 s): what our code adds to Prefect's own start.
+One ``prefect server start`` on a free port serves every flow run (``PREFECT_API_URL``).
+
+    .venv/bin/python bench/bench_cold_start.py [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+IMPORT_TARGET_S = 0.4
+FLOW_OVERHEAD_TARGET_S = 0.5
+
+BARE_FLOW = """\
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+
+@task(cache_policy=NO_CACHE)
+def nothing(value: int) -> int:
+    return value
+
+
+@flow(name="bare-five-tasks")
+def bare() -> int:
+    return sum(nothing(i) for i in range(5))
+
+
+if __name__ == "__main__":
+    bare()
+"""
+
+TIMED_IMPORT = (
+    "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _prefect_server(env: dict[str, str], log: Path) -> Iterator[str]:
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{api}/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"prefect server did not start (see {log})")
+            time.sleep(0.5)
+        yield api
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _interleaved_wall_s(
+    commands: dict[str, list[str]], env: dict[str, str], cwd: Path, runs: int
+) -> dict[str, float]:
+    """Median wall time of each command, run in turn (a burst of load hits each alike); the
+    first round warms the disk cache and the database and is not counted."""
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for round_ in range(runs + 1):
+        for name, command in commands.items():
+            start = time.perf_counter()
+            result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+            if round_:
+                samples[name].append(time.perf_counter() - start)
+            if result.returncode != 0:
+                raise RuntimeError(f"{' '.join(command)} failed: {result.stderr[-1500:]}")
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def _median_import_s(module: str, env: dict[str, str], runs: int) -> float:
+    samples = []
+    for _ in range(runs + 1):
+        result = subprocess.run(
+            [sys.executable, "-c", TIMED_IMPORT.format(module=module)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        samples.append(float(result.stdout.strip()))
+    return statistics.median(samples[1:])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=7, help="processes per variant (median)")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="otonom-bench-cold-"))
+    env = dict(
+        os.environ,
+        OTONOM_HOME=str(work / "home"),
+        PREFECT_HOME=str(work / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="WARNING",
+    )
+    env.pop("PREFECT_API_URL", None)
+    bare = work / "bare_flow.py"
+    bare.write_text(BARE_FLOW)
+
+    import_daemon = _median_import_s("otonom_trader.daemon", env, args.runs)
+    import_prefect = _median_import_s("prefect", env, args.runs)
+    with _prefect_server(env, work / "server.log") as api:
+        env["PREFECT_API_URL"] = api
+        walls = _interleaved_wall_s(
+            {
+                "bare": [sys.executable, str(bare)],
+                "daemon": [sys.executable, str(ROOT / "flows" / "daemon.py")],
+            },
+            env,
+            work,
+            args.runs,
+        )
+
+    floor, daemon_s = walls["bare"], walls["daemon"]
+    overhead = daemon_s - floor
+    print(f"Prefect API: {api}   processes per variant: {args.runs} (median)")
+    print(f"{'variant':<42}{'seconds':>9}")
+    print(f"{'import otonom_trader.daemon':<42}{import_daemon:>9.3f}")
+    print(f"{'import prefect (yardstick)':<42}{import_prefect:>9.3f}")
+    print(f"{'python flows/daemon.py (one PAPER cycle)':<42}{daemon_s:>9.3f}")
+    print(f"{'bare five-task flow script':<42}{floor:>9.3f}")
+    verdict = "met" if import_daemon <= IMPORT_TARGET_S else "NOT met"
+    print(f"import otonom_trader.daemon: {import_daemon:.3f} s (target <= 0.4: {verdict})")
+    verdict = "met" if overhead <= FLOW_OVERHEAD_TARGET_S else "NOT met"
+    print(f"daemon flow - bare flow: {overhead:.3f} s (target <= 0.5: {verdict})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
