@@ -340,6 +340,7 @@ def main(argv: list[str], *, checked: bool = False) -> int:
     # Past validation, an error is a bug or an outage: tracebacks go to the log file, not the
     # terminal (the run's own log in Prefect keeps them too).
     keep_tracebacks_off_the_console()
+    validated = _VALIDATED.get(tuple(overrides))  # the flow run takes it; the summary reuses it
     try:
         numbers = daemon(overrides)
     except ConfigError as exc:
@@ -355,7 +356,9 @@ def main(argv: list[str], *, checked: bool = False) -> int:
             file=sys.stderr,
         )
         return 1
-    summary = stored_summary(overrides, str(numbers["run_id"]))
+    summary = stored_summary(
+        overrides, str(numbers["run_id"]), app=validated[1] if validated else None
+    )
     if summary.status == SKIPPED:
         print(f"skipped: {summary.notes[-1]}", file=sys.stderr)
         return EXIT_ACCOUNT_BUSY
@@ -363,16 +366,17 @@ def main(argv: list[str], *, checked: bool = False) -> int:
     return 0
 
 
-def stored_summary(overrides: list[str], run_id: str) -> RunSummary:
+def stored_summary(overrides: list[str], run_id: str, *, app: Any = None) -> RunSummary:
     """The full summary of run ``run_id`` as the cycle recorded it (the flow's result holds only
-    its key numbers)."""
+    its key numbers). ``app``: the configuration already composed for ``overrides``."""
     from sqlalchemy import select
 
     from otonom_trader.config.validation import compose_validated
     from otonom_trader.persistence.database import Database
     from otonom_trader.persistence.models import DaemonRun
 
-    _, app = compose_validated(overrides)
+    if app is None:
+        _, app = compose_validated(overrides)
     db = Database(app.db.url, busy_timeout_ms=app.db.busy_timeout_ms, migrate=False)
     try:
         with db.session() as session:
