@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -46,7 +47,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from otonom_trader.broker.errors import BrokerError
-from otonom_trader.broker.guarded import reduces_position
+from otonom_trader.broker.guarded import check_order_rules, reduces_position
 from otonom_trader.broker.types import (
     OrderFill,
     OrderRequest,
@@ -59,13 +60,14 @@ from otonom_trader.config.errors import ConfigError
 from otonom_trader.config.schema import AppConfig
 from otonom_trader.daemon.context import CycleContext, build_context
 from otonom_trader.daemon.steps import _fit_to_cash, _is_dust, _mark, _round_intent
+from otonom_trader.execution.engine import implausible_fill
 from otonom_trader.guardrails.config import HaltPolicy
 from otonom_trader.guardrails.kill_switch import KillSwitch
 from otonom_trader.guardrails.protections import reaches_limit
 from otonom_trader.market.candles import Candle, timeframe_seconds
 from otonom_trader.market.config import DataConfig
 from otonom_trader.market.rules import rules_for
-from otonom_trader.paper.broker import model_fill
+from otonom_trader.paper.broker import PaperBroker, model_fill
 from otonom_trader.persistence.guardrail_models import KillSwitchEventRecord
 from otonom_trader.persistence.models import FillRecord, OrderRecord
 from otonom_trader.portfolio.ledger import (
@@ -129,14 +131,32 @@ class BacktestResult:
     bar_steps: int = 0  # symbol-bars decided
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Held:
-    """A position of the in-memory book (a ``BookPosition`` row's numbers)."""
+    """A position of the in-memory book (a ``BookPosition`` row's numbers); replaced, never
+    changed, so the bars kept for snapshots keep the book they had."""
 
     quantity: Decimal
     cost_basis: Decimal
     avg_entry_price: Decimal
     realized_pnl: Decimal
+
+
+class _Marks:
+    """Each candle's mark (``daemon.steps._mark``: the close on the tick grid), made when a bar
+    first needs it: most bars of a flat book need none."""
+
+    def __init__(self, closes: Mapping[str, Sequence[float]]) -> None:
+        self.closes = closes
+        self.made: dict[str, list[Decimal | None]] = {s: [None] * len(c) for s, c in closes.items()}
+
+    def at(self, symbol: str, index: int) -> Decimal:
+        """The mark of ``symbol``'s candle ``index``."""
+        made = self.made[symbol]
+        mark = made[index]
+        if mark is None:
+            mark = made[index] = _mark(symbol, self.closes[symbol][index])
+        return mark
 
 
 class _GuardWatch:
@@ -210,17 +230,20 @@ class Backtest:
 
     def run(self) -> BacktestResult:
         """Replay every bar; return the fills and the equity curve."""
-        ctx = build_context(self.app, "backtest", clock=self.clock)
-        ctx.strategy = self.strategy
         # A simulated halt is counted in the metrics; logged, it would read like a live one.
         switch_log = logging.getLogger(KillSwitch.__module__)
         level = switch_log.level
         switch_log.setLevel(logging.ERROR)
+        replay = _Replay(self)
+        # The history and everything loaded before live through the run: the collector's full
+        # passes over them found nothing to free and cost a third of a year's bars.
+        gc.freeze()
         try:
-            return _Replay(ctx, self).run()
+            return replay.run()
         finally:
+            gc.unfreeze()
             switch_log.setLevel(level)
-            ctx.close()
+            replay.close()
 
 
 def _paper_in_memory(app: AppConfig, strategy: Strategy) -> AppConfig:
@@ -237,19 +260,25 @@ def _paper_in_memory(app: AppConfig, strategy: Strategy) -> AppConfig:
 class _Replay:
     """The bar loop of one run (state that lives only while it runs)."""
 
-    def __init__(self, ctx: CycleContext, backtest: Backtest) -> None:
-        self.ctx = ctx
+    def __init__(self, backtest: Backtest) -> None:
+        app = backtest.app
         self.bt = backtest
         self.strategy = backtest.strategy
-        self.book = ctx.executing_book
-        self.fee_rate = to_decimal(ctx.config.paper.taker_fee_bps) / BPS
-        self.slippage_rate = to_decimal(ctx.config.paper.slippage_bps) / BPS
-        self.guard = _GuardWatch(ctx.config)
-        self.cash = to_decimal(ctx.config.paper.initial_cash)
+        self._ctx: CycleContext | None = None  # the PAPER stack, built when first needed
+        self.book = ""  # the paper book's name, known once the stack is built
+        self.fee_rate = to_decimal(app.paper.taker_fee_bps) / BPS
+        self.slippage_rate = to_decimal(app.paper.slippage_bps) / BPS
+        self.guard = _GuardWatch(app)
+        self.cash = to_decimal(app.paper.initial_cash)
         self.held: dict[str, _Held] = {}
+        self.holdings: tuple[tuple[str, _Held], ...] = ()  # the open positions, by symbol
+        self.marks = _Marks({})
         self.last_filled_side: dict[str, str] = {}
-        # Each bar: its time, its book after the orders, and the highest equity in it.
-        self.pending: list[tuple[datetime, BookValuation, Decimal]] = []
+        # Each bar: its time, its book after the orders (cash, holdings, marks) and the highest
+        # equity in it.
+        self.pending: list[
+            tuple[datetime, Decimal, tuple[tuple[str, _Held], ...], dict[str, Decimal], Decimal]
+        ] = []
         self.unwritten_trades: list[
             tuple[datetime, str, OrderSide, Decimal, Decimal, Decimal, Decimal]
         ] = []
@@ -262,16 +291,30 @@ class _Replay:
         self.pre_equity = ZERO
         self.orders_sent = 0
         self.orders_written = 0
-        (leg,) = ctx.legs  # PAPER: one leg, the paper book behind its gate
-        self.gate = leg.gate
         # The paper venue has no order-rate limit: the gate's rate check never refuses on it.
-        assert not self.gate.raw_broker.order_rate_limits
-        self.paper_cfg = ctx.config.paper
-        self.quote_asset = leg.quote_asset
-        self.halt_policy = HaltPolicy(ctx.config.guardrails.halt_policy)
+        assert not PaperBroker.order_rate_limits
+        self.paper_cfg = app.paper
+        self.quote_asset = app.broker.quote_asset  # the paper leg's, as build_context sets it
+        self.halt_policy = HaltPolicy(app.guardrails.halt_policy)
+        self.price_band = Decimal(str(app.execution.price_band_pct)) / 100  # as the engine's
         self.result = BacktestResult(
-            self.strategy, self.strategy.timeframe, to_decimal(ctx.config.paper.initial_cash)
+            self.strategy, self.strategy.timeframe, to_decimal(app.paper.initial_cash)
         )
+
+    @property
+    def ctx(self) -> CycleContext:
+        """The PAPER cycle's stack on an in-memory SQLite database (``build_context``), built
+        at the first kill-switch evaluation: a run that never needs one never opens it."""
+        if self._ctx is None:
+            self._ctx = build_context(self.bt.app, "backtest", clock=self.bt.clock)
+            self._ctx.strategy = self.strategy
+            self.book = self._ctx.executing_book
+        return self._ctx
+
+    def close(self) -> None:
+        """Close the PAPER stack if it was built."""
+        if self._ctx is not None:
+            self._ctx.close()
 
     # ------------------------------------------------------------------ the loop
 
@@ -283,7 +326,7 @@ class _Replay:
             candles = {s: [c for c in cs if c.open_time <= end] for s, cs in candles.items()}
         closes = {s: [c.close for c in cs] for s, cs in candles.items()}
         tables = {s: IndicatorTable.for_strategy(self.strategy, closes[s]) for s in symbols}
-        marks = {s: [_mark(s, close) for close in closes[s]] for s in symbols}
+        self.marks = _Marks(closes)
         times = sorted({c.open_time for cs in candles.values() for c in cs})
         if self.bt.start is not None:
             times = [t for t in times if t >= self.bt.start]
@@ -295,22 +338,19 @@ class _Replay:
         for t in times:
             now = t + self.bt.step
             self.bt.clock.now = now
-            bar_marks: dict[str, Decimal] = {}
             for s in symbols:
                 i = pointer[s]
                 series = candles[s]
                 while i + 1 < len(series) and series[i + 1].open_time <= t:
                     i += 1
                 pointer[s] = i
-                if i >= 0:
-                    bar_marks[s] = marks[s][i]
-                    if series[i].open_time == t:
-                        self.result.prices[s].append((now, closes[s][i]))
-            valuation = self._valuation(bar_marks)
-            intents = self._intents(
-                symbols, candles, tables, pointer, bar_marks, valuation, required
-            )
-            self._step(now, bar_marks, valuation, intents)
+                if i >= 0 and series[i].open_time == t:
+                    self.result.prices[s].append((now, closes[s][i]))
+            # The marks the book needs (its positions'); a deciding symbol adds its own.
+            bar_marks = {s: self.marks.at(s, pointer[s]) for s, _h in self.holdings}
+            equity = self._equity(bar_marks)
+            intents = self._intents(symbols, candles, tables, pointer, bar_marks, equity, required)
+            self._step(now, bar_marks, equity, intents)
         self._finish()
         return self.result
 
@@ -321,12 +361,12 @@ class _Replay:
         tables: Mapping[str, IndicatorTable],
         pointer: Mapping[str, int],
         marks: dict[str, Decimal],
-        valuation: BookValuation,
+        equity: Decimal,
         required: int,
     ) -> list[OrderIntent]:
         """``daemon.steps.fetch_signal``'s decisions and sizing, on the precomputed tables."""
         intents: list[OrderIntent] = []
-        cash_left = valuation.cash
+        cash_left = self.cash
         for symbol in symbols:
             i = pointer[symbol]
             if i < 0:
@@ -342,6 +382,7 @@ class _Replay:
                 condition_holds_at(c, tables[symbol], i) for c in self.strategy.entry
             ):
                 continue  # flat and no entry: decide() would say HOLD (the common bar, cheaply)
+            marks[symbol] = self.marks.at(symbol, i)
             stamp = candle_stamp(candles[symbol][i].open_time)
             avg = held.avg_entry_price if held is not None else None
             signal = decide(self.strategy, symbol, tables[symbol], i, stamp, qty, avg)
@@ -359,7 +400,7 @@ class _Replay:
             intent = size_intent(
                 self.strategy,
                 signal,
-                equity=valuation.equity,
+                equity=equity,
                 cash=cash_left,
                 position_qty=qty,
                 position_value=position_value,
@@ -377,33 +418,23 @@ class _Replay:
         return [i for i in intents if i.quantity > 0]
 
     def _step(
-        self,
-        now: datetime,
-        marks: dict[str, Decimal],
-        valuation: BookValuation,
-        intents: list[OrderIntent],
+        self, now: datetime, marks: dict[str, Decimal], equity: Decimal, intents: list[OrderIntent]
     ) -> None:
         """guard_check and execute, each evaluation when it can matter; then the bar's point."""
-        equity = valuation.equity
         self.guard.see(equity, now)
         self.bar_high = equity
         self.checked = False
-        if not self.result.equity or self.active or self.guard.could_breach(equity):
+        if self.active or self.guard.could_breach(equity):
             self._evaluate(equity, now)  # the cycle's guard_check
         self.pre_equity = equity
         if intents:
-            for leg in self.ctx.legs:
-                leg.gate.set_marks(marks)
             for intent in intents:  # one at a time, in order, as the engine sends them
                 self._send(intent, marks, now)
-            valuation = self._valuation(marks)
-            self.guard.see(valuation.equity, now)
-        self.pending.append((now, valuation, max(self.bar_high, valuation.equity)))
-        self.guard.last_post_equity = valuation.equity
-        positions_value = valuation.equity - valuation.cash
-        self.result.equity.append(
-            EquityPoint(now, valuation.equity, valuation.cash, positions_value)
-        )
+            equity = self._equity(marks)
+            self.guard.see(equity, now)
+        self.pending.append((now, self.cash, self.holdings, marks, max(self.bar_high, equity)))
+        self.guard.last_post_equity = equity
+        self.result.equity.append(EquityPoint(now, equity, self.cash, equity - self.cash))
 
     def _evaluate(self, equity: Decimal, now: datetime) -> bool:
         """The real kill-switch on ``equity``, after writing the history it reads; whether it
@@ -416,7 +447,7 @@ class _Replay:
     def _gate_admits(self, request: OrderRequest, marks: dict[str, Decimal], now: datetime) -> bool:
         """``GuardedBroker.check_order`` on the in-memory book: the kill-switch (evaluated when
         it can matter), then the venue's rules. False when the gate refuses the order."""
-        equity = self._valuation(marks).equity
+        equity = self._equity(marks)
         self.guard.see(equity, now)
         self.bar_high = max(self.bar_high, equity)
         if self.active or self.guard.could_breach(equity):
@@ -424,11 +455,11 @@ class _Replay:
                 self._evaluate(self.pre_equity, now)  # the guard_check the daemon ran first
             if self._evaluate(equity, now) and not (
                 self.halt_policy is HaltPolicy.REDUCE_ONLY
-                and reduces_position(request, list(self._valuation(marks).positions))
+                and reduces_position(request, self._positions(marks, self.holdings))
             ):
                 return False  # KillSwitchError: not sent
         try:
-            self.gate.check_venue_rules(request)
+            check_order_rules(rules_for(request.symbol), request, marks.get)
         except BrokerError:
             return False  # refused at the gate: rejected, nothing filled
         return True
@@ -498,7 +529,7 @@ class _Replay:
             timestamp=now,
             latency_ms=0.0,
         )
-        problem = self.ctx.engine.implausible(fill, request.quantity, intent.signal_price)
+        problem = implausible_fill(fill, request.quantity, intent.signal_price, self.price_band)
         if problem is not None:
             raise ConfigError(
                 f"{problem}: the paper slippage is beyond the execution price band",
@@ -510,7 +541,7 @@ class _Replay:
     ) -> None:
         """The ledger's ``book_trade`` on the in-memory book (the fee is in the quote asset)."""
         symbol = intent.symbol
-        position = self.held.setdefault(symbol, _Held(ZERO, ZERO, ZERO, ZERO))
+        position = self.held.get(symbol) or _Held(ZERO, ZERO, ZERO, ZERO)
         moved = trade_arithmetic(
             intent.side,
             held=position.quantity,
@@ -519,13 +550,17 @@ class _Replay:
             price=price,
             quote_fee=fee,
         )
-        position.quantity, position.avg_entry_price, position.cost_basis = average_entry(
-            moved.quantity, moved.cost_basis
-        )
-        self.cash += moved.cash_change
+        held, average, basis = average_entry(moved.quantity, moved.cost_basis)
         realized = moved.realized_pnl
+        self.held[symbol] = _Held(
+            held,
+            basis,
+            average,
+            position.realized_pnl if realized is None else position.realized_pnl + realized,
+        )
+        self.holdings = tuple((s, h) for s, h in sorted(self.held.items()) if h.quantity > 0)
+        self.cash += moved.cash_change
         if realized is not None:
-            position.realized_pnl += realized
             self.guard.closed_trade(realized)
             self.unwritten_trades.append((now, symbol, intent.side, quantity, price, fee, realized))
         self.last_filled_side[symbol] = intent.side.value
@@ -538,9 +573,17 @@ class _Replay:
 
     # ------------------------------------------------------------------ the book
 
-    def _valuation(self, marks: dict[str, Decimal]) -> BookValuation:
-        """The in-memory book marked to ``marks``, as the ledger's ``value_book`` marks it."""
-        positions = tuple(
+    def _equity(self, marks: dict[str, Decimal]) -> Decimal:
+        """``BookValuation.equity`` of the in-memory book at ``marks``, with the same sums in
+        the same order, without building its positions."""
+        return self.cash + sum((h.quantity * marks[s] for s, h in self.holdings), ZERO)
+
+    @staticmethod
+    def _positions(
+        marks: Mapping[str, Decimal], holdings: tuple[tuple[str, _Held], ...]
+    ) -> list[Position]:
+        """The open positions marked to ``marks``, as the ledger's ``value_book`` lists them."""
+        return [
             Position(
                 symbol=symbol,
                 quantity=h.quantity,
@@ -548,10 +591,8 @@ class _Replay:
                 mark_price=marks.get(symbol),
                 realized_pnl=h.realized_pnl,
             )
-            for symbol, h in sorted(self.held.items())
-            if h.quantity > 0
-        )
-        return BookValuation(self.book, self.cash, positions)
+            for symbol, h in holdings
+        ]
 
     def _write_history(self, now: datetime) -> None:
         """What the guardrails read, written before an evaluation: the snapshots and the
@@ -612,19 +653,23 @@ class _Replay:
         self.today_first_written = self.today_first_written or not before
         keep[len(self.pending) - 1] = ZERO
         peak = self.snapshot_peak
-        for n, (_at, _valuation, bar_high) in enumerate(self.pending):
+        for n, (*_bar, bar_high) in enumerate(self.pending):
             peak = bar_high if peak is None else max(peak, bar_high)
             if n in keep:
                 keep[n] = peak
         self.snapshot_peak = peak
         with self.ctx.db.session() as session:
             for n in sorted(keep):
-                taken_at, valuation, _high = self.pending[n]
+                taken_at, cash, holdings, marks, _high = self.pending[n]
+                positions = tuple(self._positions(marks, holdings))
+                valuation = BookValuation(self.book, cash, positions)
                 row = take_snapshot(session, valuation, None, taken_at)
                 row.peak_equity = keep[n]  # the peak of every bar, unwritten ones included
         self.pending.clear()
 
     def _finish(self) -> None:
+        if self._ctx is None:
+            return  # never evaluated: nothing could breach, so nothing halted
         with self.ctx.db.session() as session:
             halts = session.scalar(
                 select(func.count())

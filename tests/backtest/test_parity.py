@@ -97,7 +97,6 @@ def test_two_symbols_sharing_one_cash_balance_fill_as_in_paper_run_once(tmp_path
     assert fills == expected
 
 
-
 @pytest.mark.parametrize(
     "overrides",
     [
