@@ -198,6 +198,11 @@ class _GuardWatch:
     def closed_trade(self, realized: Decimal) -> None:
         self.losing_streak = self.losing_streak + 1 if realized < 0 else 0
 
+    def not_breached(self) -> None:
+        """The real switch found no guardrail breached: the streak it counts (closed trades
+        since its last forgiveness) is below the limit, so one below bounds it from above."""
+        self.losing_streak = min(self.losing_streak, self.loss_limit - 1)
+
 
 class Backtest:
     """One strategy over one history, on a simulated clock.
@@ -442,6 +447,8 @@ class _Replay:
         self._write_history(now)
         self.active = self.ctx.kill_switch.evaluate(equity, now).active
         self.checked = True
+        if not self.active:
+            self.guard.not_breached()
         return self.active
 
     def _gate_admits(self, request: OrderRequest, marks: dict[str, Decimal], now: datetime) -> bool:
