@@ -14,20 +14,24 @@
 
 The book lives in memory: cash and positions move by the ledger's own pure arithmetic
 (``trade_arithmetic``, ``average_entry``) on fills priced by the paper broker's own fill model
-(``model_fill``), after the gate's own venue-rule check (``GuardedBroker.check_venue_rules``)
-and the engine's sellable-quantity rule. Nothing of an order is written to a database.
+(``model_fill``), after the gate's own venue-rule check (``broker.guarded.check_order_rules``),
+the engine's sellable-quantity rule and its plausibility check (``implausible_fill``). Nothing
+of an order is written to a database.
 
-The guardrails are the daemon's: the real ``KillSwitch`` on an in-memory SQLite database,
-called only when it can change an outcome — on the first bar, while it is active, and whenever
-a conservative in-memory check says a guardrail *could* breach (equity reaching the daily-loss
-limit against the day's highest equity, the drawdown limit against the highest equity seen, or
-a losing streak as long as the limit), at the bar's guard_check and before each order, as the
-daemon evaluates it. Before an evaluation the history the guardrails read is written: the
-snapshots (the newest, the last before today's 00:00 UTC and, on the first day, the first; each
-with the running peak of every equity the daemon's own evaluations would have seen) and the
-closing fills (the consecutive-loss guard's input). An evaluation before an order of a bar whose
-guard_check was skipped runs that guard_check first, so the switch sees what the daemon's saw.
-On every other evaluation nothing could breach, so skipping it changes no decision.
+The guardrails are the daemon's: the real ``KillSwitch`` of the PAPER stack
+(``daemon.context.build_context``) on an in-memory SQLite database, built at its first use and
+called only when it can change an outcome — while it is active, and whenever a conservative
+in-memory check says a guardrail *could* breach (equity reaching the daily-loss limit against
+the day's highest equity, the drawdown limit against the highest equity seen, or a losing streak
+as long as the limit), at the bar's guard_check and before each order, as the daemon evaluates
+it. Before an evaluation the history the guardrails read is written: the snapshots (the newest,
+the last before today's 00:00 UTC and, on the first day, the first; each with the running peak of
+every equity the daemon's own evaluations would have seen) and the closing fills (the
+consecutive-loss guard's input). An evaluation before an order of a bar whose guard_check was
+skipped runs that guard_check first, so the switch sees what the daemon's saw. Every skipped
+evaluation would have found nothing breached and changed no decision; the cursors it would have
+moved (the last and first equity seen, the observed peak) are covered by those snapshots, which
+take precedence over them or carry the same peak.
 
 The parity test (``tests/backtest/test_parity.py``) replays the same candles through PAPER
 ``TradingDaemon.run_once()`` cycles and asserts the same fills, to the last digit.
