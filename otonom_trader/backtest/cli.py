@@ -4,6 +4,8 @@
         --from 2025-01-01 --to 2025-04-01 --out backtest-out
     otonom-trader backtest --strategy S.yaml --csv candles.csv --out DIR --walk-forward 3 \\
         --sweep strategy.params.fast=8,12 --sort sharpe
+    otonom-trader backtest --strategy S.yaml --out DIR \
+        -m 'strategy.params.fast=range(8,20,4)' 'paper.slippage_bps=choice(5,15)'
 """
 
 from __future__ import annotations
@@ -63,6 +65,15 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         help="sweep strategy.params.NAME or a config key over values (repeatable)",
     )
     parser.add_argument(
+        "-m",
+        "--multirun",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUES",
+        help="sweep in Hydra's override grammar: KEY=1,2,3, KEY=range(a,b,step), KEY=choice(a,b)",
+    )
+    parser.add_argument(
         "--sort", default="sharpe", metavar="METRIC", help="metric the sweep table is sorted by"
     )
     parser.set_defaults(func=_backtest)
@@ -89,7 +100,7 @@ def _backtest(args: argparse.Namespace) -> int:
         walk_forward=args.walk_forward,
     )
     console = Console(width=80)
-    if args.sweep:
+    if args.sweep or args.multirun:
         return _sweep(request, args, out, console)
     from otonom_trader.backtest.report import print_metrics, write_outputs
     from otonom_trader.backtest.runner import run_backtest
@@ -103,6 +114,8 @@ def _backtest(args: argparse.Namespace) -> int:
 def _sweep(request: Any, args: argparse.Namespace, out: Path, console: Console) -> int:
     from otonom_trader.backtest.report import write_outputs
     from otonom_trader.backtest.sweep import (
+        check_axes,
+        parse_multirun,
         parse_sweep,
         run_sweep,
         sweep_table,
@@ -110,7 +123,8 @@ def _sweep(request: Any, args: argparse.Namespace, out: Path, console: Console) 
         write_sweep_csv,
     )
 
-    axes = [parse_sweep(item) for item in args.sweep]
+    axes = [parse_sweep(item) for item in args.sweep] + parse_multirun(args.multirun)
+    check_axes(axes)
     rows = run_sweep(request, axes, args.sort)
     out.mkdir(parents=True, exist_ok=True)
     for n, row in enumerate(rows, start=1):

@@ -58,19 +58,21 @@ def load_history(
     warm-up history before it); a CSV file is read whole.
     """
     end = until or _FAR_FUTURE
-    history: dict[str, list[Candle]] = {}
+    series: list[CandleSeries] = []
     # data=store (the configured source) reads the store too, from its configured folder.
     if use_store or (csv_path is None and str(data.source) == "store"):
         root = store_root or getattr(data, "store_path", None)
-        history = _from_store(strategy, data.exchange_id, root, since, until)
+        for symbol, candles in _from_store(strategy, data.exchange_id, root, since, until).items():
+            issues = find_issues(symbol, candles, strategy.timeframe)
+            series.append(CandleSeries(symbol, strategy.timeframe, tuple(candles), tuple(issues)))
     else:
         source = _source(data, csv_path, since, until)
         limit = _bars_wanted(strategy, since, until)
-        for symbol in strategy.symbols:
-            history[symbol] = list(source.fetch(symbol, strategy.timeframe, limit, end).candles)
-    for symbol, candles in history.items():
-        _check(symbol, candles, strategy.timeframe, data.max_jump_pct)
-    return history
+        # A source's series comes with its issues found (``find_issues``), as a cycle gets it.
+        series = [source.fetch(s, strategy.timeframe, limit, end) for s in strategy.symbols]
+    for one in series:
+        _check(one, data.max_jump_pct)
+    return {one.symbol: list(one.candles) for one in series}
 
 
 def _source(
@@ -143,15 +145,12 @@ def _from_store(
     }
 
 
-def _check(symbol: str, candles: list[Candle], timeframe: str, max_jump_pct: float) -> None:
-    if not candles:
-        raise ConfigError(f"no {timeframe} candles for {symbol} in the chosen data", key="--csv")
-    issues = with_jump_check(
-        CandleSeries(
-            symbol, timeframe, tuple(candles), tuple(find_issues(symbol, candles, timeframe))
-        ),
-        max_jump_pct,
-    ).issues
+def _check(series: CandleSeries, max_jump_pct: float) -> None:
+    if not series.candles:
+        raise ConfigError(
+            f"no {series.timeframe} candles for {series.symbol} in the chosen data", key="--csv"
+        )
+    issues = with_jump_check(series, max_jump_pct).issues
     if issues:
         more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
         raise ConfigError(

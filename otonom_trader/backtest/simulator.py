@@ -6,22 +6,32 @@
     for each closed bar, on a simulated clock at the candle's close:
         marks → decide → size → round → fit to cash        (strategy.signals, daemon.steps)
         kill-switch evaluation when it can matter          (guardrails.KillSwitch)
-        intents → ExecutionEngine → GuardedBroker → PaperBroker → ledger   (the PAPER stack)
-        snapshot → equity curve
+        each intent, as the execution engine sends it:
+            sellable quantity → the gate (kill-switch, venue rules) → the paper fill model
+            → the ledger's trade arithmetic                (paper.broker.model_fill,
+                                                            portfolio.ledger.trade_arithmetic)
+        the bar's equity → equity curve
 
-The book is the PAPER cycle's own stack (``daemon.context.build_context``) on an in-memory
-SQLite database: the same fill model, fees, market rules, journal, ledger and kill-switch. What
-the backtest does not repeat on every bar is what cannot change its outcome:
+The book lives in memory: cash and positions move by the ledger's own pure arithmetic
+(``trade_arithmetic``, ``average_entry``) on fills priced by the paper broker's own fill model
+(``model_fill``), after the gate's own venue-rule check (``broker.guarded.check_order_rules``),
+the engine's sellable-quantity rule and its plausibility check (``implausible_fill``). Nothing
+of an order is written to a database.
 
-* the book is read from the ledger after each bar that traded and kept in memory in between
-  (cash and positions only move on fills), and valued with the ledger's ``BookValuation``;
-* the kill-switch is evaluated on the first bar, on every bar with an order, while it is
-  active, and whenever a conservative in-memory check says a guardrail *could* breach (equity
-  reaching the daily-loss limit against the day's highest equity, the drawdown limit against
-  the highest equity seen, or a losing streak as long as the limit). Before each evaluation the
-  snapshots the guardrails read (the newest, the last before today's 00:00 UTC and, on the first
-  day, the first; each with the running peak) are written with the ledger's ``take_snapshot``.
-  On every other bar the evaluation would breach nothing, so skipping it changes no decision.
+The guardrails are the daemon's: the real ``KillSwitch`` of the PAPER stack
+(``daemon.context.build_context``) on an in-memory SQLite database, built at its first use and
+called only when it can change an outcome — while it is active, and whenever a conservative
+in-memory check says a guardrail *could* breach (equity reaching the daily-loss limit against
+the day's highest equity, the drawdown limit against the highest equity seen, or a losing streak
+as long as the limit), at the bar's guard_check and before each order, as the daemon evaluates
+it. Before an evaluation the history the guardrails read is written: the snapshots (the newest,
+the last before today's 00:00 UTC and, on the first day, the first; each with the running peak of
+every equity the daemon's own evaluations would have seen) and the closing fills (the
+consecutive-loss guard's input). An evaluation before an order of a bar whose guard_check was
+skipped runs that guard_check first, so the switch sees what the daemon's saw. Every skipped
+evaluation would have found nothing breached and changed no decision; the cursors it would have
+moved (the last and first equity seen, the observed peak) are covered by those snapshots, which
+take precedence over them or carry the same peak.
 
 The parity test (``tests/backtest/test_parity.py``) replays the same candles through PAPER
 ``TradingDaemon.run_once()`` cycles and asserts the same fills, to the last digit.
@@ -29,7 +39,9 @@ The parity test (``tests/backtest/test_parity.py``) replays the same candles thr
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import gc
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,17 +50,36 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from otonom_trader.broker.types import OrderSide, Position, to_decimal
+from otonom_trader.broker.errors import BrokerError
+from otonom_trader.broker.guarded import check_order_rules, reduces_position
+from otonom_trader.broker.types import (
+    OrderFill,
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+    Position,
+    to_decimal,
+)
+from otonom_trader.config.errors import ConfigError
 from otonom_trader.config.schema import AppConfig
 from otonom_trader.daemon.context import CycleContext, build_context
 from otonom_trader.daemon.steps import _fit_to_cash, _is_dust, _mark, _round_intent
+from otonom_trader.execution.engine import implausible_fill
+from otonom_trader.guardrails.config import HaltPolicy
 from otonom_trader.guardrails.kill_switch import KillSwitch
 from otonom_trader.guardrails.protections import reaches_limit
 from otonom_trader.market.candles import Candle, timeframe_seconds
 from otonom_trader.market.config import DataConfig
+from otonom_trader.market.rules import rules_for
+from otonom_trader.paper.broker import PaperBroker, model_fill
 from otonom_trader.persistence.guardrail_models import KillSwitchEventRecord
-from otonom_trader.persistence.models import FillRecord
-from otonom_trader.portfolio.ledger import BookValuation, take_snapshot, value_book
+from otonom_trader.persistence.models import FillRecord, OrderRecord
+from otonom_trader.portfolio.ledger import (
+    BookValuation,
+    average_entry,
+    take_snapshot,
+    trade_arithmetic,
+)
 from otonom_trader.strategy.model import Strategy
 from otonom_trader.strategy.signals import (
     Action,
@@ -104,11 +135,32 @@ class BacktestResult:
     bar_steps: int = 0  # symbol-bars decided
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Held:
+    """A position of the in-memory book (a ``BookPosition`` row's numbers); replaced, never
+    changed, so the bars kept for snapshots keep the book they had."""
+
     quantity: Decimal
+    cost_basis: Decimal
     avg_entry_price: Decimal
     realized_pnl: Decimal
+
+
+class _Marks:
+    """Each candle's mark (``daemon.steps._mark``: the close on the tick grid), made when a bar
+    first needs it: most bars of a flat book need none."""
+
+    def __init__(self, closes: Mapping[str, Sequence[float]]) -> None:
+        self.closes = closes
+        self.made: dict[str, list[Decimal | None]] = {s: [None] * len(c) for s, c in closes.items()}
+
+    def at(self, symbol: str, index: int) -> Decimal:
+        """The mark of ``symbol``'s candle ``index``."""
+        made = self.made[symbol]
+        mark = made[index]
+        if mark is None:
+            mark = made[index] = _mark(symbol, self.closes[symbol][index])
+        return mark
 
 
 class _GuardWatch:
@@ -150,6 +202,11 @@ class _GuardWatch:
     def closed_trade(self, realized: Decimal) -> None:
         self.losing_streak = self.losing_streak + 1 if realized < 0 else 0
 
+    def not_breached(self) -> None:
+        """The real switch found no guardrail breached: the streak it counts (closed trades
+        since its last forgiveness) is below the limit, so one below bounds it from above."""
+        self.losing_streak = min(self.losing_streak, self.loss_limit - 1)
+
 
 class Backtest:
     """One strategy over one history, on a simulated clock.
@@ -182,17 +239,20 @@ class Backtest:
 
     def run(self) -> BacktestResult:
         """Replay every bar; return the fills and the equity curve."""
-        ctx = build_context(self.app, "backtest", clock=self.clock)
-        ctx.strategy = self.strategy
         # A simulated halt is counted in the metrics; logged, it would read like a live one.
         switch_log = logging.getLogger(KillSwitch.__module__)
         level = switch_log.level
         switch_log.setLevel(logging.ERROR)
+        replay = _Replay(self)
+        # The history and everything loaded before live through the run: the collector's full
+        # passes over them found nothing to free and cost a third of a year's bars.
+        gc.freeze()
         try:
-            return _Replay(ctx, self).run()
+            return replay.run()
         finally:
+            gc.unfreeze()
             switch_log.setLevel(level)
-            ctx.close()
+            replay.close()
 
 
 def _paper_in_memory(app: AppConfig, strategy: Strategy) -> AppConfig:
@@ -209,26 +269,61 @@ def _paper_in_memory(app: AppConfig, strategy: Strategy) -> AppConfig:
 class _Replay:
     """The bar loop of one run (state that lives only while it runs)."""
 
-    def __init__(self, ctx: CycleContext, backtest: Backtest) -> None:
-        self.ctx = ctx
+    def __init__(self, backtest: Backtest) -> None:
+        app = backtest.app
         self.bt = backtest
         self.strategy = backtest.strategy
-        self.book = ctx.executing_book
-        self.fee_rate = to_decimal(ctx.config.paper.taker_fee_bps) / BPS
-        self.slippage_rate = to_decimal(ctx.config.paper.slippage_bps) / BPS
-        self.guard = _GuardWatch(ctx.config)
-        self.cash = to_decimal(ctx.config.paper.initial_cash)
+        self._ctx: CycleContext | None = None  # the PAPER stack, built when first needed
+        self.book = ""  # the paper book's name, known once the stack is built
+        self.fee_rate = to_decimal(app.paper.taker_fee_bps) / BPS
+        self.slippage_rate = to_decimal(app.paper.slippage_bps) / BPS
+        self.guard = _GuardWatch(app)
+        self.cash = to_decimal(app.paper.initial_cash)
         self.held: dict[str, _Held] = {}
+        self.holdings: tuple[tuple[str, _Held], ...] = ()  # the open positions, by symbol
+        self.marks = _Marks({})
         self.last_filled_side: dict[str, str] = {}
-        self.pending: list[tuple[datetime, BookValuation, Decimal]] = []
+        # Each bar: its time, its book after the orders (cash, holdings, marks) and the highest
+        # equity in it.
+        self.pending: list[
+            tuple[datetime, Decimal, tuple[tuple[str, _Held], ...], dict[str, Decimal], Decimal]
+        ] = []
+        self.unwritten_trades: list[
+            tuple[datetime, str, OrderSide, Decimal, Decimal, Decimal, Decimal]
+        ] = []
         self.snapshot_peak: Decimal | None = None
         self.before_midnight_written = False
         self.today_first_written = False
-        self.last_fill_id = 0
         self.active = False
+        self.checked = False  # the bar's guard_check ran
+        self.bar_high = ZERO
+        self.pre_equity = ZERO
+        self.orders_sent = 0
+        self.orders_written = 0
+        # The paper venue has no order-rate limit: the gate's rate check never refuses on it.
+        assert not PaperBroker.order_rate_limits
+        self.paper_cfg = app.paper
+        self.quote_asset = app.broker.quote_asset  # the paper leg's, as build_context sets it
+        self.halt_policy = HaltPolicy(app.guardrails.halt_policy)
+        self.price_band = Decimal(str(app.execution.price_band_pct)) / 100  # as the engine's
         self.result = BacktestResult(
-            self.strategy, self.strategy.timeframe, to_decimal(ctx.config.paper.initial_cash)
+            self.strategy, self.strategy.timeframe, to_decimal(app.paper.initial_cash)
         )
+
+    @property
+    def ctx(self) -> CycleContext:
+        """The PAPER cycle's stack on an in-memory SQLite database (``build_context``), built
+        at the first kill-switch evaluation: a run that never needs one never opens it."""
+        if self._ctx is None:
+            self._ctx = build_context(self.bt.app, "backtest", clock=self.bt.clock)
+            self._ctx.strategy = self.strategy
+            self.book = self._ctx.executing_book
+        return self._ctx
+
+    def close(self) -> None:
+        """Close the PAPER stack if it was built."""
+        if self._ctx is not None:
+            self._ctx.close()
 
     # ------------------------------------------------------------------ the loop
 
@@ -240,7 +335,7 @@ class _Replay:
             candles = {s: [c for c in cs if c.open_time <= end] for s, cs in candles.items()}
         closes = {s: [c.close for c in cs] for s, cs in candles.items()}
         tables = {s: IndicatorTable.for_strategy(self.strategy, closes[s]) for s in symbols}
-        marks = {s: [_mark(s, close) for close in closes[s]] for s in symbols}
+        self.marks = _Marks(closes)
         times = sorted({c.open_time for cs in candles.values() for c in cs})
         if self.bt.start is not None:
             times = [t for t in times if t >= self.bt.start]
@@ -252,22 +347,19 @@ class _Replay:
         for t in times:
             now = t + self.bt.step
             self.bt.clock.now = now
-            bar_marks: dict[str, Decimal] = {}
             for s in symbols:
                 i = pointer[s]
                 series = candles[s]
                 while i + 1 < len(series) and series[i + 1].open_time <= t:
                     i += 1
                 pointer[s] = i
-                if i >= 0:
-                    bar_marks[s] = marks[s][i]
-                    if series[i].open_time == t:
-                        self.result.prices[s].append((now, closes[s][i]))
-            valuation = self._valuation(bar_marks)
-            intents = self._intents(
-                symbols, candles, tables, pointer, bar_marks, valuation, required
-            )
-            self._step(now, bar_marks, valuation, intents)
+                if i >= 0 and series[i].open_time == t:
+                    self.result.prices[s].append((now, closes[s][i]))
+            # The marks the book needs (its positions'); a deciding symbol adds its own.
+            bar_marks = {s: self.marks.at(s, pointer[s]) for s, _h in self.holdings}
+            equity = self._equity(bar_marks)
+            intents = self._intents(symbols, candles, tables, pointer, bar_marks, equity, required)
+            self._step(now, bar_marks, equity, intents)
         self._finish()
         return self.result
 
@@ -278,12 +370,12 @@ class _Replay:
         tables: Mapping[str, IndicatorTable],
         pointer: Mapping[str, int],
         marks: dict[str, Decimal],
-        valuation: BookValuation,
+        equity: Decimal,
         required: int,
     ) -> list[OrderIntent]:
         """``daemon.steps.fetch_signal``'s decisions and sizing, on the precomputed tables."""
         intents: list[OrderIntent] = []
-        cash_left = valuation.cash
+        cash_left = self.cash
         for symbol in symbols:
             i = pointer[symbol]
             if i < 0:
@@ -299,6 +391,7 @@ class _Replay:
                 condition_holds_at(c, tables[symbol], i) for c in self.strategy.entry
             ):
                 continue  # flat and no entry: decide() would say HOLD (the common bar, cheaply)
+            marks[symbol] = self.marks.at(symbol, i)
             stamp = candle_stamp(candles[symbol][i].open_time)
             avg = held.avg_entry_price if held is not None else None
             signal = decide(self.strategy, symbol, tables[symbol], i, stamp, qty, avg)
@@ -316,7 +409,7 @@ class _Replay:
             intent = size_intent(
                 self.strategy,
                 signal,
-                equity=valuation.equity,
+                equity=equity,
                 cash=cash_left,
                 position_qty=qty,
                 position_value=position_value,
@@ -334,49 +427,174 @@ class _Replay:
         return [i for i in intents if i.quantity > 0]
 
     def _step(
-        self,
-        now: datetime,
-        marks: dict[str, Decimal],
-        valuation: BookValuation,
-        intents: list[OrderIntent],
+        self, now: datetime, marks: dict[str, Decimal], equity: Decimal, intents: list[OrderIntent]
     ) -> None:
-        """guard_check and execute when they can matter; then the bar's snapshot."""
-        equity = valuation.equity
+        """guard_check and execute, each evaluation when it can matter; then the bar's point."""
         self.guard.see(equity, now)
-        first = not self.result.equity
-        if first or intents or self.active or self.guard.could_breach(equity):
-            self._write_snapshots(now)
-            for leg in self.ctx.legs:
-                leg.gate.set_marks(marks)
-            self.active = self.ctx.kill_switch.evaluate(equity, now).active
-            if intents:
-                self.ctx.engine.execute(intents, f"backtest-{now:%Y%m%dT%H%M}")
-                self.active = self.ctx.kill_switch.status()[0]
-                if self._read_fills(intents):
-                    valuation = self._valuation(marks, reload=True)
-                    self.guard.see(valuation.equity, now)
-        self.pending.append((now, valuation, valuation.equity))
-        self.guard.last_post_equity = valuation.equity
-        positions_value = valuation.equity - valuation.cash
-        self.result.equity.append(
-            EquityPoint(now, valuation.equity, valuation.cash, positions_value)
+        self.bar_high = equity
+        self.checked = False
+        if self.active or self.guard.could_breach(equity):
+            self._evaluate(equity, now)  # the cycle's guard_check
+        self.pre_equity = equity
+        if intents:
+            for intent in intents:  # one at a time, in order, as the engine sends them
+                self._send(intent, marks, now)
+            equity = self._equity(marks)
+            self.guard.see(equity, now)
+        self.pending.append((now, self.cash, self.holdings, marks, max(self.bar_high, equity)))
+        self.guard.last_post_equity = equity
+        self.result.equity.append(EquityPoint(now, equity, self.cash, equity - self.cash))
+
+    def _evaluate(self, equity: Decimal, now: datetime) -> bool:
+        """The real kill-switch on ``equity``, after writing the history it reads; whether it
+        is active."""
+        self._write_history(now)
+        self.active = self.ctx.kill_switch.evaluate(equity, now).active
+        self.checked = True
+        if not self.active:
+            self.guard.not_breached()
+        return self.active
+
+    def _gate_admits(self, request: OrderRequest, marks: dict[str, Decimal], now: datetime) -> bool:
+        """``GuardedBroker.check_order`` on the in-memory book: the kill-switch (evaluated when
+        it can matter), then the venue's rules. False when the gate refuses the order."""
+        equity = self._equity(marks)
+        self.guard.see(equity, now)
+        self.bar_high = max(self.bar_high, equity)
+        if self.active or self.guard.could_breach(equity):
+            if not self.checked:
+                self._evaluate(self.pre_equity, now)  # the guard_check the daemon ran first
+            if self._evaluate(equity, now) and not (
+                self.halt_policy is HaltPolicy.REDUCE_ONLY
+                and reduces_position(request, self._positions(marks, self.holdings))
+            ):
+                return False  # KillSwitchError: not sent
+        try:
+            check_order_rules(rules_for(request.symbol), request, marks.get)
+        except BrokerError:
+            return False  # refused at the gate: rejected, nothing filled
+        return True
+
+    def _send(self, intent: OrderIntent, marks: dict[str, Decimal], now: datetime) -> None:
+        """One intent through ``ExecutionEngine._send_one``'s steps on the in-memory book."""
+        symbol, side = intent.symbol, intent.side
+        position = self.held.get(symbol)
+        held = position.quantity if position is not None else ZERO
+        quantity = intent.quantity
+        rules = rules_for(symbol)
+        if side is OrderSide.SELL:
+            # The engine's sellable quantity: the paper venue's free balance is the book's own.
+            wanted = held if intent.target_flat else intent.quantity
+            quantity = min(wanted, held)
+            with contextlib.suppress(BrokerError):
+                quantity = rules.round_quantity(quantity)
+        request = OrderRequest(
+            symbol,
+            side,
+            quantity if quantity > 0 else intent.quantity,
+            client_order_id=f"backtest-{self.orders_sent}",
+            reference_price=intent.signal_price,
+        )
+        self.orders_sent += 1
+        if quantity <= 0 or not self._gate_admits(request, marks, now):
+            return
+        try:
+            filled, price, fee = model_fill(
+                rules,
+                side,
+                request.quantity,
+                marks[symbol],
+                held_quantity=held,
+                cash=self.cash,
+                cfg=self.paper_cfg,
+                quote_asset=self.quote_asset,
+            )
+        except BrokerError:
+            return  # the paper venue refused it (rules, cash): rejected, nothing filled
+        self._check_plausible(request, intent, filled, price, fee, now)
+        self._book(intent, filled, price, fee, now)
+
+    def _check_plausible(
+        self,
+        request: OrderRequest,
+        intent: OrderIntent,
+        quantity: Decimal,
+        price: Decimal,
+        fee: Decimal,
+        now: datetime,
+    ) -> None:
+        """The engine believes a paper fill unless its price is off the mark by more than the
+        price band (a slippage that large); the daemon would then look the order up and block
+        the symbol, which the backtest does not model: it stops, naming the setting."""
+        fill = OrderFill(
+            symbol=intent.symbol,
+            side=intent.side,
+            quantity=quantity,
+            price=price,
+            requested_quantity=request.quantity,
+            status=OrderStatus.FILLED,
+            order_id=request.client_order_id or "",
+            client_order_id=request.client_order_id,
+            fee=fee,
+            fee_currency=self.quote_asset,
+            timestamp=now,
+            latency_ms=0.0,
+        )
+        problem = implausible_fill(fill, request.quantity, intent.signal_price, self.price_band)
+        if problem is not None:
+            raise ConfigError(
+                f"{problem}: the paper slippage is beyond the execution price band",
+                key="paper.slippage_bps",
+            )
+
+    def _book(
+        self, intent: OrderIntent, quantity: Decimal, price: Decimal, fee: Decimal, now: datetime
+    ) -> None:
+        """The ledger's ``book_trade`` on the in-memory book (the fee is in the quote asset)."""
+        symbol = intent.symbol
+        position = self.held.get(symbol) or _Held(ZERO, ZERO, ZERO, ZERO)
+        moved = trade_arithmetic(
+            intent.side,
+            held=position.quantity,
+            cost_basis=position.cost_basis,
+            quantity=quantity,
+            price=price,
+            quote_fee=fee,
+        )
+        held, average, basis = average_entry(moved.quantity, moved.cost_basis)
+        realized = moved.realized_pnl
+        self.held[symbol] = _Held(
+            held,
+            basis,
+            average,
+            position.realized_pnl if realized is None else position.realized_pnl + realized,
+        )
+        self.holdings = tuple((s, h) for s, h in sorted(self.held.items()) if h.quantity > 0)
+        self.cash += moved.cash_change
+        if realized is not None:
+            self.guard.closed_trade(realized)
+            self.unwritten_trades.append((now, symbol, intent.side, quantity, price, fee, realized))
+        self.last_filled_side[symbol] = intent.side.value
+        self.result.fees_paid += fee
+        self.result.fills.append(
+            BacktestFill(
+                now, symbol, intent.side.value, quantity, price, fee, intent.reason, realized
+            )
         )
 
     # ------------------------------------------------------------------ the book
 
-    def _valuation(self, marks: dict[str, Decimal], *, reload: bool = False) -> BookValuation:
-        """The book marked to ``marks``, as ``value_book`` computes it (read from the ledger
-        after a fill, from the copy kept in memory otherwise)."""
-        if reload:
-            with self.ctx.db.session() as session:
-                fresh = value_book(session, self.book, marks)
-            self.cash = fresh.cash
-            self.held = {
-                p.symbol: _Held(p.quantity, p.avg_entry_price, p.realized_pnl)
-                for p in fresh.positions
-            }
-            return fresh
-        positions = tuple(
+    def _equity(self, marks: dict[str, Decimal]) -> Decimal:
+        """``BookValuation.equity`` of the in-memory book at ``marks``, with the same sums in
+        the same order, without building its positions."""
+        return self.cash + sum((h.quantity * marks[s] for s, h in self.holdings), ZERO)
+
+    @staticmethod
+    def _positions(
+        marks: Mapping[str, Decimal], holdings: tuple[tuple[str, _Held], ...]
+    ) -> list[Position]:
+        """The open positions marked to ``marks``, as the ledger's ``value_book`` lists them."""
+        return [
             Position(
                 symbol=symbol,
                 quantity=h.quantity,
@@ -384,45 +602,55 @@ class _Replay:
                 mark_price=marks.get(symbol),
                 realized_pnl=h.realized_pnl,
             )
-            for symbol, h in sorted(self.held.items())
-        )
-        return BookValuation(self.book, self.cash, positions)
+            for symbol, h in holdings
+        ]
 
-    def _read_fills(self, intents: list[OrderIntent]) -> bool:
-        """The fills the bar's orders made, into the result; True when there were any."""
-        reasons = {(i.symbol, i.side.value): i.reason for i in intents}
+    def _write_history(self, now: datetime) -> None:
+        """What the guardrails read, written before an evaluation: the snapshots and the
+        closing fills since the last one."""
+        self._write_snapshots(now)
+        if not self.unwritten_trades:
+            return
         with self.ctx.db.session() as session:
-            rows = session.scalars(
-                select(FillRecord)
-                .where(FillRecord.book == self.book, FillRecord.id > self.last_fill_id)
-                .order_by(FillRecord.id)
-            ).all()
-            for row in rows:
-                self.last_fill_id = row.id
-                self.last_filled_side[row.symbol] = row.side
-                self.result.fills.append(
-                    BacktestFill(
-                        time=row.filled_at.replace(tzinfo=UTC)
-                        if row.filled_at.tzinfo is None
-                        else row.filled_at,
-                        symbol=row.symbol,
-                        side=row.side,
-                        quantity=row.quantity,
-                        price=row.price,
-                        fee=row.fee,
-                        reason=reasons.get((row.symbol, row.side), ""),
-                        realized_pnl=row.realized_pnl,
+            for at, symbol, side, quantity, price, fee, realized in self.unwritten_trades:
+                self.orders_written += 1
+                order = OrderRecord(
+                    client_order_id=f"backtest-trade-{self.orders_written}",
+                    book=self.book,
+                    mode="paper",
+                    symbol=symbol,
+                    side=side.value,
+                    order_type="market",
+                    status=OrderStatus.FILLED.value,
+                    requested_qty=quantity,
+                    filled_qty=quantity,
+                    avg_fill_price=price,
+                    fee=fee,
+                    fee_currency=self.quote_asset,
+                    created_at=at,
+                    updated_at=at,
+                )
+                session.add(
+                    FillRecord(
+                        order=order,
+                        book=self.book,
+                        symbol=symbol,
+                        side=side.value,
+                        quantity=quantity,
+                        price=price,
+                        fee=fee,
+                        fee_currency=self.quote_asset,
+                        realized_pnl=realized,
+                        filled_at=at,
                     )
                 )
-                self.result.fees_paid += row.fee
-                if row.realized_pnl is not None:
-                    self.guard.closed_trade(row.realized_pnl)
-        return bool(rows)
+        self.unwritten_trades.clear()
 
     def _write_snapshots(self, now: datetime) -> None:
         """Write the snapshots the guardrails read at ``now``, each with the running peak of
-        every bar up to it: the newest; the last one before today's 00:00 UTC (the daily-loss
-        reference); and, while no snapshot before today exists, today's first."""
+        every equity the daemon's evaluations saw up to it: the newest; the last one before
+        today's 00:00 UTC (the daily-loss reference); and, while no snapshot before today
+        exists, today's first."""
         if not self.pending:
             return
         midnight = datetime.combine(now.date(), datetime.min.time(), tzinfo=UTC)
@@ -436,19 +664,23 @@ class _Replay:
         self.today_first_written = self.today_first_written or not before
         keep[len(self.pending) - 1] = ZERO
         peak = self.snapshot_peak
-        for n, (_at, _valuation, equity) in enumerate(self.pending):
-            peak = equity if peak is None else max(peak, equity)
+        for n, (*_bar, bar_high) in enumerate(self.pending):
+            peak = bar_high if peak is None else max(peak, bar_high)
             if n in keep:
                 keep[n] = peak
         self.snapshot_peak = peak
         with self.ctx.db.session() as session:
             for n in sorted(keep):
-                taken_at, valuation, _equity = self.pending[n]
+                taken_at, cash, holdings, marks, _high = self.pending[n]
+                positions = tuple(self._positions(marks, holdings))
+                valuation = BookValuation(self.book, cash, positions)
                 row = take_snapshot(session, valuation, None, taken_at)
                 row.peak_equity = keep[n]  # the peak of every bar, unwritten ones included
         self.pending.clear()
 
     def _finish(self) -> None:
+        if self._ctx is None:
+            return  # never evaluated: nothing could breach, so nothing halted
         with self.ctx.db.session() as session:
             halts = session.scalar(
                 select(func.count())

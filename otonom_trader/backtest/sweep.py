@@ -2,7 +2,9 @@
 are one table sorted by a chosen metric.
 
 ``--sweep strategy.params.fast=8,12,16`` sets a strategy parameter; any other key
-(``paper.slippage_bps=5,10``) is a configuration override. With ``--walk-forward N`` the table
+(``paper.slippage_bps=5,10``) is a configuration override. ``-m``/``--multirun`` takes the same
+keys in Hydra's own override grammar (``key=1,2,3``, ``key=range(5,20,5)``,
+``key=choice(a,b)``), parsed by Hydra's ``OverridesParser``. With ``--walk-forward N`` the table
 shows out-of-sample numbers, and the walk-forward choice — on each fold, the combination that was
 best *in-sample*, measured on the fold's out-of-sample window — says what choosing by backtest
 would really have earned, which the best row of the table (chosen after the fact) does not.
@@ -59,6 +61,52 @@ def parse_sweep(item: str) -> SweepAxis:
     if not sep or not key.strip() or not options:
         raise ConfigError(f"{item!r}: expected KEY=V1,V2,...", key="--sweep")
     return SweepAxis(key.strip(), options)
+
+
+def parse_multirun(items: list[str]) -> list[SweepAxis]:
+    """Hydra multirun overrides → axes, with Hydra's own parser: ``fast=8,12`` and
+    ``fast=choice(8,12)`` list values, ``fast=range(4,20,4)`` expands as Hydra expands it (end
+    excluded), ``fast=8`` is one value. Sweeps that cannot be enumerated (``interval``), pick
+    config-group options (``glob``) or add/delete keys (``+key``, ``~key``) are refused."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType, ValueType
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    axes: list[SweepAxis] = []
+    for item in items:
+        try:
+            (override,) = parser.parse_overrides([item])
+        except HydraException as exc:
+            reason = str(exc).splitlines()[0]
+            raise ConfigError(f"{item!r}: {reason}", key="--multirun") from None
+        if override.type is not OverrideType.CHANGE or override.package is not None:
+            raise ConfigError(
+                f"{item!r}: only KEY=VALUES overrides sweep (no +, ~ or @package)",
+                key="--multirun",
+            )
+        if override.value_type in (ValueType.INTERVAL_SWEEP, ValueType.GLOB_CHOICE_SWEEP):
+            raise ConfigError(
+                f"{item!r}: interval() and glob() cannot be listed as runs; use range() or "
+                "choice()",
+                key="--multirun",
+            )
+        if override.is_discrete_sweep():
+            values = tuple(override.sweep_string_iterator())
+        else:
+            values = (override.get_value_element_as_str(),)
+        if not values:
+            raise ConfigError(f"{item!r}: the sweep has no values", key="--multirun")
+        axes.append(SweepAxis(override.key_or_group, values))
+    return axes
+
+
+def check_axes(axes: list[SweepAxis]) -> None:
+    """Refuse a key swept twice (by ``--sweep`` and ``-m`` together, or twice in one)."""
+    keys = [a.key.removeprefix(PARAM_PREFIX) for a in axes]
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise ConfigError(f"swept more than once: {', '.join(repeated)}", key="--multirun")
 
 
 def combinations(axes: list[SweepAxis]) -> list[dict[str, str]]:

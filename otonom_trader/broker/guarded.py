@@ -84,6 +84,34 @@ def _same_symbol(a: str, unified: str) -> bool:
         return False
 
 
+def check_order_rules(
+    rules: MarketRules, req: OrderRequest, last_price: Callable[[str], Decimal | None]
+) -> None:
+    """Raise what the venue would refuse ``req`` for under ``rules`` (lot size, notional, price
+    filter), naming the rule; quantities and limit prices are judged as the broker will round
+    them. ``last_price`` is asked only when the request carries no reference price. Pure: the
+    gate and the backtest's in-memory order path both call it."""
+    quantity = rules.round_quantity(req.quantity)
+    if req.order_type is OrderType.LIMIT:
+        assert req.price is not None  # OrderRequest guarantees it for LIMIT
+        limit = rules.round_price(req.price, req.side)
+        market_price = req.reference_price or last_price(req.symbol)
+        rules.check(
+            quantity,
+            limit,
+            market=False,
+            limit_price=limit,
+            side=req.side,
+            market_price=market_price,
+        )
+        return
+    reference = req.reference_price or last_price(req.symbol)
+    # Without any price the order's value cannot be judged here (the venue judges it); its
+    # quantity still is.
+    unknown = Decimal("Infinity")
+    rules.check(quantity, reference if reference is not None else unknown, market=True)
+
+
 class GuardedBroker(Broker):
     """A Broker that refuses new orders while its kill-switch is active.
 
@@ -151,26 +179,7 @@ class GuardedBroker(Broker):
     def check_venue_rules(self, req: OrderRequest) -> None:
         """Refuse what the venue would refuse, before anything is sent (the refusal names the
         rule). Quantities and limit prices are judged as the broker will round them."""
-        rules = self.raw_broker.market_rules(req.symbol)
-        quantity = rules.round_quantity(req.quantity)
-        if req.order_type is OrderType.LIMIT:
-            assert req.price is not None  # OrderRequest guarantees it for LIMIT
-            limit = rules.round_price(req.price, req.side)
-            market_price = req.reference_price or self.raw_broker.last_price(req.symbol)
-            rules.check(
-                quantity,
-                limit,
-                market=False,
-                limit_price=limit,
-                side=req.side,
-                market_price=market_price,
-            )
-            return
-        reference = req.reference_price or self.raw_broker.last_price(req.symbol)
-        # Without any price the order's value cannot be judged here (the venue judges it); its
-        # quantity still is.
-        unknown = Decimal("Infinity")
-        rules.check(quantity, reference if reference is not None else unknown, market=True)
+        check_order_rules(self.raw_broker.market_rules(req.symbol), req, self.raw_broker.last_price)
 
     def get_kill_switch_status(self) -> tuple[bool, str | None]:
         """``(active, reason)`` after re-evaluating on the equity now.

@@ -452,31 +452,9 @@ class ExecutionEngine:
     def implausible(
         self, fill: OrderFill, requested: Decimal, signal_price: Decimal | None
     ) -> str | None:
-        """Why a venue's report of a fill cannot be believed, or ``None`` when it can: a negative
-        or oversized quantity, a filled quantity without a price, trades that do not add up, or a
-        price off the signal's mark by more than the band."""
-        limit = max(requested, fill.requested_quantity)
-        if fill.quantity < 0:
-            return f"the venue reported a negative filled quantity ({fill.quantity})"
-        if fill.quantity > limit:
-            return f"the venue reported {fill.quantity} filled of {limit} requested"
-        if fill.quantity > 0 and (fill.price is None or fill.price <= 0):
-            return f"the venue reported {fill.quantity} filled without a valid price"
-        if fill.trades:
-            traded = sum((t.quantity for t in fill.trades), Decimal(0))
-            if traded != fill.quantity or any(t.quantity <= 0 for t in fill.trades):
-                return f"the venue's trades add up to {traded}, its order to {fill.quantity}"
-            if any(t.fee < 0 for t in fill.trades):
-                return "the venue reported a negative fee"
-        prices = [t.price for t in fill.trades] or ([fill.price] if fill.price else [])
-        if signal_price and signal_price > 0:
-            for price in prices:
-                if abs(price - signal_price) / signal_price > self._band:
-                    return (
-                        f"fill price {price} is more than {self._band * 100:g}% off the signal's "
-                        f"mark {signal_price}"
-                    )
-        return None
+        """Why a venue's report of a fill cannot be believed, or ``None`` when it can
+        (``implausible_fill`` with this engine's price band)."""
+        return implausible_fill(fill, requested, signal_price, self._band)
 
     def _believable_from_venue(
         self, leg: ExecutionLeg, request: OrderRequest, signal_price: Decimal, anomaly: str
@@ -555,6 +533,37 @@ class ExecutionEngine:
     def _raise_alert(self, message: str, dedupe_key: str) -> None:
         with self._db_lock:  # an alert is an outbox row: database work, one at a time
             raise_alert(self._alert, message, dedupe_key)
+
+
+def implausible_fill(
+    fill: OrderFill, requested: Decimal, signal_price: Decimal | None, band: Decimal
+) -> str | None:
+    """Why a venue's report of a fill cannot be believed, or ``None`` when it can: a negative
+    or oversized quantity, a filled quantity without a price, trades that do not add up, or a
+    price off the signal's mark by more than ``band`` (a fraction). Pure: the engine and the
+    backtest's in-memory order path both ask it."""
+    limit = max(requested, fill.requested_quantity)
+    if fill.quantity < 0:
+        return f"the venue reported a negative filled quantity ({fill.quantity})"
+    if fill.quantity > limit:
+        return f"the venue reported {fill.quantity} filled of {limit} requested"
+    if fill.quantity > 0 and (fill.price is None or fill.price <= 0):
+        return f"the venue reported {fill.quantity} filled without a valid price"
+    if fill.trades:
+        traded = sum((t.quantity for t in fill.trades), Decimal(0))
+        if traded != fill.quantity or any(t.quantity <= 0 for t in fill.trades):
+            return f"the venue's trades add up to {traded}, its order to {fill.quantity}"
+        if any(t.fee < 0 for t in fill.trades):
+            return "the venue reported a negative fee"
+    prices = [t.price for t in fill.trades] or ([fill.price] if fill.price else [])
+    if signal_price and signal_price > 0:
+        for price in prices:
+            if abs(price - signal_price) / signal_price > band:
+                return (
+                    f"fill price {price} is more than {band * 100:g}% off the signal's "
+                    f"mark {signal_price}"
+                )
+    return None
 
 
 def raise_alert(alert: AlertFn | None, message: str, dedupe_key: str) -> None:

@@ -40,7 +40,7 @@ from otonom_trader.execution.journal import (
     record_failure,
     record_fill,
 )
-from otonom_trader.market.rules import rules_for
+from otonom_trader.market.rules import MarketRules, rules_for
 from otonom_trader.market.symbols import split, to_unified
 from otonom_trader.paper.config import PaperConfig
 from otonom_trader.persistence.database import Database
@@ -48,6 +48,46 @@ from otonom_trader.persistence.models import BookAccount, OrderRecord
 from otonom_trader.portfolio.ledger import apply_fill, ensure_account, positions_of, value_book
 
 BPS = Decimal(10_000)
+
+
+def model_fill(
+    rules: MarketRules,
+    side: OrderSide,
+    requested: Decimal,
+    mark: Decimal,
+    *,
+    held_quantity: Decimal,
+    cash: Decimal,
+    cfg: PaperConfig,
+    quote_asset: str,
+) -> tuple[Decimal, Decimal, Decimal]:
+    """The paper fill model: ``(quantity, price, fee)`` of a market order at ``mark``, or the
+    refusal (``BrokerError``). Pure: the paper book and the backtest's in-memory book both call
+    it with what the book holds (``held_quantity`` of the base, ``cash`` in the quote asset).
+
+    The price is the mark moved ``slippage_bps`` against the taker and rounded to the tick
+    against the taker; the quantity is rounded to the lot step and, for a sell, capped at what
+    is held (a spot book cannot go short); the taker fee is charged in the quote asset.
+    """
+    slip = to_decimal(cfg.slippage_bps) / BPS
+    raw_price = mark * (1 + slip) if side is OrderSide.BUY else mark * (1 - slip)
+    # Round against the taker: a buy's price up, a sell's down.
+    price = rules.round_price(raw_price, OrderSide.SELL if side is OrderSide.BUY else OrderSide.BUY)
+    fee_rate = to_decimal(cfg.taker_fee_bps) / BPS
+    quantity = rules.round_quantity(requested)
+    if side is OrderSide.SELL:
+        if held_quantity <= 0:
+            raise InsufficientFundsError(f"paper book holds no {rules.base} to sell")
+        # A spot book cannot go short: selling more than held sells what is held.
+        quantity = min(quantity, rules.round_quantity(held_quantity))
+    rules.check(quantity, price)
+    if side is OrderSide.BUY and quantity * price * (1 + fee_rate) > cash:
+        raise InsufficientFundsError(
+            f"paper book has {cash:.2f} {quote_asset}, order needs "
+            f"{quantity * price * (1 + fee_rate):.2f}"
+        )
+    fee = (quantity * price * fee_rate).quantize(Decimal("0.00000001"))
+    return quantity, price, fee
 
 
 class PaperBroker(Broker):
@@ -124,36 +164,24 @@ class PaperBroker(Broker):
         cid: str,
         now: datetime,
     ) -> OrderFill:
-        rules = rules_for(symbol)
         mark = self._marks.get(symbol)
         if mark is None:
             raise InvalidOrderError(f"paper book has no price for {symbol}; set_price first")
         if req.order_type is OrderType.LIMIT:
             raise InvalidOrderError("the paper book models market orders only")
-        slip = to_decimal(self.cfg.slippage_bps) / BPS
-        raw_price = mark * (1 + slip) if req.side is OrderSide.BUY else mark * (1 - slip)
-        # Round against the taker: a buy's price up, a sell's down.
-        price = rules.round_price(
-            raw_price, OrderSide.SELL if req.side is OrderSide.BUY else OrderSide.BUY
-        )
-        fee_rate = to_decimal(self.cfg.taker_fee_bps) / BPS
         account = session.get(BookAccount, self.book)
         assert account is not None  # created in __init__
-        quantity = rules.round_quantity(req.quantity)
-        if req.side is OrderSide.SELL:
-            held = positions_of(session, self.book).get(symbol)
-            held_qty = held.quantity if held is not None else Decimal(0)
-            if held_qty <= 0:
-                raise InsufficientFundsError(f"paper book holds no {rules.base} to sell")
-            # A spot book cannot go short: selling more than held sells what is held.
-            quantity = min(quantity, rules.round_quantity(held_qty))
-        rules.check(quantity, price)
-        if req.side is OrderSide.BUY and quantity * price * (1 + fee_rate) > account.cash:
-            raise InsufficientFundsError(
-                f"paper book has {account.cash:.2f} {self.quote_asset}, order needs "
-                f"{quantity * price * (1 + fee_rate):.2f}"
-            )
-        fee = (quantity * price * fee_rate).quantize(Decimal("0.00000001"))
+        held = positions_of(session, self.book).get(symbol) if req.side is OrderSide.SELL else None
+        quantity, price, fee = model_fill(
+            rules_for(symbol),
+            req.side,
+            req.quantity,
+            mark,
+            held_quantity=held.quantity if held is not None else Decimal(0),
+            cash=account.cash,
+            cfg=self.cfg,
+            quote_asset=self.quote_asset,
+        )
         fill = OrderFill(
             symbol=symbol,
             side=req.side,

@@ -121,6 +121,53 @@ def _newest_fill(session: Session, order: OrderRecord) -> FillRecord | None:
     ).first()
 
 
+@dataclass(frozen=True)
+class TradeArithmetic:
+    """A position and the cash after one trade (``trade_arithmetic``)."""
+
+    quantity: Decimal
+    cost_basis: Decimal
+    cash_change: Decimal
+    realized_pnl: Decimal | None  # set for a sell only
+
+
+def trade_arithmetic(
+    side: OrderSide,
+    *,
+    held: Decimal,
+    cost_basis: Decimal,
+    quantity: Decimal,
+    price: Decimal,
+    quote_fee: Decimal,
+    base_fee: Decimal = ZERO,
+    third_cost: Decimal = ZERO,
+) -> TradeArithmetic:
+    """The book arithmetic of one trade (see ``book_trade``), pure: the ledger and the
+    backtest's in-memory book both move a position and its cash with it.
+
+    A buy adds the quantity less a base-asset fee and adds its cost, quote fee and third-asset
+    fee cost to the basis. A sell takes the quantity plus a base-asset fee out of the position
+    (never more than held) with its share of the basis, and realizes proceeds minus that basis.
+    """
+    notional = quantity * price
+    if side is OrderSide.BUY:
+        return TradeArithmetic(
+            held + (quantity - base_fee),
+            cost_basis + (notional + quote_fee + third_cost),
+            -(notional + quote_fee),
+            None,
+        )
+    matched = min(quantity, held)
+    leaving = min(quantity + base_fee, held)
+    cost_part = cost_basis if leaving >= held else cost_basis * leaving / held
+    proceeds = notional - quote_fee - third_cost
+    # Selling more than the book recorded (holdings bought outside this system) realizes
+    # nothing on the excess and never leaves a negative spot position.
+    share = proceeds if matched == quantity else proceeds * matched / quantity
+    realized = share - cost_part if held > 0 else ZERO
+    return TradeArithmetic(held - leaving, cost_basis - cost_part, notional - quote_fee, realized)
+
+
 def book_trade(
     session: Session,
     account: BookAccount,
@@ -149,26 +196,22 @@ def book_trade(
     third_cost = ZERO
     if currency not in (base, quote) and trade.fee > 0:
         third_cost = _spend_holding(session, book, f"{currency}/{quote}", trade.fee, now)
-    notional = trade.quantity * trade.price
-    realized: Decimal | None = None
-    if side is OrderSide.BUY:
-        position.quantity += trade.quantity - base_fee
-        position.cost_basis += notional + quote_fee + third_cost
-        account.cash -= notional + quote_fee
-    else:
-        held = position.quantity
-        matched = min(trade.quantity, held)
-        leaving = min(trade.quantity + base_fee, held)
-        cost_part = position.cost_basis if leaving >= held else position.cost_basis * leaving / held
-        proceeds = notional - quote_fee - third_cost
-        # Selling more than the book recorded (holdings bought outside this system) realizes
-        # nothing on the excess and never leaves a negative spot position.
-        share = proceeds if matched == trade.quantity else proceeds * matched / trade.quantity
-        realized = share - cost_part if held > 0 else ZERO
-        position.quantity -= leaving
-        position.cost_basis -= cost_part
+    moved = trade_arithmetic(
+        side,
+        held=position.quantity,
+        cost_basis=position.cost_basis,
+        quantity=trade.quantity,
+        price=trade.price,
+        quote_fee=quote_fee,
+        base_fee=base_fee,
+        third_cost=third_cost,
+    )
+    position.quantity = moved.quantity
+    position.cost_basis = moved.cost_basis
+    account.cash += moved.cash_change
+    realized = moved.realized_pnl
+    if realized is not None:
         position.realized_pnl += realized
-        account.cash += notional - quote_fee
         account.realized_pnl += realized
     refresh_average(position)
     fee_value = quote_fee + base_fee * trade.price + third_cost
@@ -225,12 +268,17 @@ def _spend_holding(
 
 def refresh_average(position: BookPosition) -> None:
     """``avg_entry_price`` from the cost basis; a position at or below zero is flat (no cost)."""
-    if position.quantity > 0:
-        position.avg_entry_price = position.cost_basis / position.quantity
-    else:
-        position.quantity = max(position.quantity, ZERO)
-        position.avg_entry_price = ZERO
-        position.cost_basis = ZERO
+    position.quantity, position.avg_entry_price, position.cost_basis = average_entry(
+        position.quantity, position.cost_basis
+    )
+
+
+def average_entry(quantity: Decimal, cost_basis: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+    """``(quantity, avg_entry_price, cost_basis)`` of a position: the average is the basis per
+    unit; a position at or below zero is flat (no quantity, no cost). Pure."""
+    if quantity > 0:
+        return quantity, cost_basis / quantity, cost_basis
+    return max(quantity, ZERO), ZERO, ZERO
 
 
 def value_book(session: Session, book: str, marks: dict[str, Decimal]) -> BookValuation:

@@ -174,6 +174,10 @@ def test_sweep_runs_every_combination_sorted_with_out_of_sample_numbers(
         (["-o", "paper.slippage_bps=-3"], "slippage_bps"),
         (["--walk-forward", "0"], "--walk-forward"),
         (["--sweep", "paper.slippage_bps=1,2", "--sort", "luck"], "--sort"),
+        (
+            ["-o", "paper.slippage_bps=1000", "-o", "execution.price_band_pct=5"],
+            "the paper slippage is beyond the execution price band",
+        ),
     ],
 )
 def test_a_mistake_is_one_line_exit_2_and_writes_nothing(

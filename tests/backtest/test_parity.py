@@ -95,3 +95,36 @@ def test_two_symbols_sharing_one_cash_balance_fill_as_in_paper_run_once(tmp_path
     assert {f[1] for f in expected} == {"BTC/USDT", "ETH/USDT"}
     assert len(expected) > 30
     assert fills == expected
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["guardrails.halt_policy=reduce_only"],
+        ["guardrails.halt_policy=reject_all", "guardrails.max_drawdown_pct=3"],
+    ],
+    ids=["reduce-only", "reject-all-drawdown"],
+)
+def test_halts_between_two_symbols_orders_fill_as_in_paper_run_once(
+    tmp_path: Path, overrides: list[str]
+) -> None:
+    # Two symbols enter and exit on the same bars; a two-loss streak halts for three hours. The
+    # first symbol's losing sell can trip the switch before the second symbol's order of the
+    # same bar: the halt then refuses that order (or, under reduce_only, lets an exit through).
+    strategy = strategy_on(ALWAYS_TRADE, tmp_path, "BTC/USDT", "ETH/USDT")
+    overrides = [
+        *overrides,
+        "guardrails.max_consecutive_losses=2",
+        "guardrails.consecutive_loss_cooldown_hours=3",
+    ]
+    source = SyntheticMarketData()
+    history = {s: list(source.fetch(s, "1h", 80, END).candles) for s in ("BTC/USDT", "ETH/USDT")}
+    csv_path = tmp_path / "two.csv"
+    write_candles_csv(history, csv_path)
+
+    expected = daemon_fills(tmp_path, strategy, csv_path, history["BTC/USDT"], "1h", overrides)
+    fills, halts = _backtest_fills(strategy, csv_path, overrides)
+
+    assert halts >= 5
+    assert len(expected) > 40
+    assert fills == expected
