@@ -27,6 +27,7 @@ def api() -> Iterator[TelegramBotAPI]:
 
 @pytest.fixture(autouse=True)
 def no_log_handler_left() -> Iterator[None]:
+    uninstall_file_logging()  # the handler is per process: another test's may still be there
     yield
     uninstall_file_logging()
 
