@@ -230,7 +230,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,10,100")
     parser.add_argument("--modes", default="live,shadow")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=16)
     args = parser.parse_args()
     latency = args.latency_ms / 1000
     sizes = [int(s) for s in args.sizes.split(",")]

@@ -26,7 +26,7 @@ class ExecutionConfig:
     reconcile_policy: str = "adopt"
     # Requests a cycle keeps in flight at once (candles, account reads, orders of different
     # symbols); 1 runs everything one after another. All of them spend one request budget.
-    io_workers: int = 10
+    io_workers: int = 16
 
     def __post_init__(self) -> None:
         require(

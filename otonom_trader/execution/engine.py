@@ -52,8 +52,8 @@ from otonom_trader.execution.journal import (
 from otonom_trader.market.rules import rules_for
 from otonom_trader.market.symbols import split
 from otonom_trader.persistence.database import Database
-from otonom_trader.persistence.models import OrderRecord
-from otonom_trader.portfolio.ledger import apply_fill, ensure_account, positions_of
+from otonom_trader.persistence.models import BookPosition, OrderRecord
+from otonom_trader.portfolio.ledger import apply_fill, ensure_account
 from otonom_trader.shadow.ledger import ShadowLedger, ShadowLeg
 from otonom_trader.strategy.signals import OrderIntent
 
@@ -491,8 +491,9 @@ class ExecutionEngine:
         same target on its own holdings, so neither keeps a remainder the strategy no longer
         wants."""
         with self.db.session() as session:
-            position = positions_of(session, leg.book).get(intent.symbol)
-        held = position.quantity if position is not None else Decimal(0)
+            position = session.get(BookPosition, (leg.book, intent.symbol))  # this symbol's row
+            held = position.quantity if position is not None else Decimal(0)
+        held = max(held, Decimal(0))
         base = split(intent.symbol)[0]
         view = leg.gate.account_view
         if view is not None:  # the cycle's account read, with this cycle's fills applied

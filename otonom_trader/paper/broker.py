@@ -44,8 +44,8 @@ from otonom_trader.market.rules import MarketRules, rules_for
 from otonom_trader.market.symbols import split, to_unified
 from otonom_trader.paper.config import PaperConfig
 from otonom_trader.persistence.database import Database
-from otonom_trader.persistence.models import BookAccount, OrderRecord
-from otonom_trader.portfolio.ledger import apply_fill, ensure_account, positions_of, value_book
+from otonom_trader.persistence.models import BookAccount, BookPosition, OrderRecord
+from otonom_trader.portfolio.ledger import apply_fill, ensure_account, value_book
 
 BPS = Decimal(10_000)
 
@@ -171,13 +171,15 @@ class PaperBroker(Broker):
             raise InvalidOrderError("the paper book models market orders only")
         account = session.get(BookAccount, self.book)
         assert account is not None  # created in __init__
-        held = positions_of(session, self.book).get(symbol) if req.side is OrderSide.SELL else None
+        # Only this symbol's row: a sell must not read the whole book (100 symbols, 100 sells).
+        selling = req.side is OrderSide.SELL
+        held = session.get(BookPosition, (self.book, symbol)) if selling else None
         quantity, price, fee = model_fill(
             rules_for(symbol),
             req.side,
             req.quantity,
             mark,
-            held_quantity=held.quantity if held is not None else Decimal(0),
+            held_quantity=max(held.quantity, Decimal(0)) if held is not None else Decimal(0),
             cash=account.cash,
             cfg=self.cfg,
             quote_asset=self.quote_asset,
