@@ -73,6 +73,9 @@ class RunSummary:
     heartbeat_gap_s: float | None = None
     broker_ping: bool | None = None
     duration_s: float | None = None
+    #: Symbols that held, by reason, as a stored summary keeps them (see ``to_json``); a
+    #: summary made by a cycle has its held symbols in ``signals`` instead.
+    signals_held: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         """What is stored with the run: JSON with Decimals as strings (exact).
@@ -82,7 +85,7 @@ class RunSummary:
         (buy, sell, skip), every order, book, issue and note is kept in full. The orders table
         has each order's own row."""
         data = asdict(self)
-        held: dict[str, list[str]] = {}
+        held: dict[str, list[str]] = {k: list(v) for k, v in self.signals_held.items()}
         for signal in self.signals:
             if signal.action == HELD:
                 held.setdefault(signal.reason, []).append(signal.symbol)
@@ -125,7 +128,7 @@ class RunSummary:
         actions = [s for s in self.signals if s.action.lower() != "hold"]
         equity = ", ".join(f"{b.book} {b.equity:,.2f}" for b in self.books) or "no snapshot"
         parts = [
-            f"{self.mode.upper()} {self.status}: {len(self.signals)} signal(s), "
+            f"{self.mode.upper()} {self.status}: {self.signal_count} signal(s), "
             f"{len(actions)} to act on",
             f"{len(self.orders)} order(s), {len(self.fills)} filled",
             f"equity {equity}",
@@ -134,6 +137,22 @@ class RunSummary:
         if self.data_issues:
             parts.append(f"{len(self.data_issues)} data issue(s)")
         return "; ".join(parts)
+
+    @property
+    def signal_count(self) -> int:
+        """Every symbol's decision, listed or counted among the held ones."""
+        return len(self.signals) + sum(len(v) for v in self.signals_held.values())
+
+    def held_rows(self) -> list[tuple[str, str]]:
+        """``(symbols, reason)`` of the held symbols a stored summary counts by reason: up to
+        three symbols by name, more as a count with the first ones."""
+        rows = []
+        for reason, symbols in sorted(self.signals_held.items()):
+            names = ", ".join(symbols[:3])
+            if len(symbols) > 3:
+                names = f"{len(symbols)} symbols: {names}, …"
+            rows.append((names, reason))
+        return rows
 
     def log_lines(self) -> list[str]:
         """The headline, then one line per signal to act on, per order, per fill, per data
@@ -156,7 +175,7 @@ class RunSummary:
             "status": self.status,
             "mode": self.mode,
             "broker": self.broker,
-            "signals": len(self.signals),
+            "signals": self.signal_count,
             "orders": len(self.orders),
             "fills": len(self.fills),
             "equity": {b.book: f"{b.equity:.2f}" for b in self.books},
@@ -183,6 +202,7 @@ class RunSummary:
             f"| {s.symbol} | {s.action.upper()} | {_num(s.price)} | {_cell(s.reason)} |"
             for s in self.signals
         ]
+        out += [f"| {symbols} | HOLD |  | {_cell(why)} |" for symbols, why in self.held_rows()]
         out += ["", "### Orders and fills", ""]
         if self.orders:
             out += [
@@ -253,6 +273,8 @@ class RunSummary:
             signals.add_column(column)
         for s in self.signals:
             signals.add_row(s.symbol, s.action.upper(), _num(s.price), s.reason)
+        for symbols, reason in self.held_rows():
+            signals.add_row(symbols, "HOLD", "", reason)
         console.print(signals)
         if self.orders:
             orders = Table(title="Orders", title_justify="left")

@@ -50,3 +50,22 @@ def test_summary_when_a_hundred_symbols_hold_then_stored_bounded_and_complete() 
     assert len(held["long; no exit condition"]) == 34
     assert stored["orders"][0]["client_order_id"] == "cid-1"
     assert stored["books"][0]["cash"] == "9399.4"
+
+
+def test_a_stored_summary_read_back_shows_its_held_symbols() -> None:
+    from rich.console import Console
+
+    summary = _hundred_symbol_summary()
+
+    again = RunSummary.from_json(summary.to_json())
+    out = Console(width=120, record=True)
+    again.render(out)
+    printed = out.export_text()
+
+    assert again.signal_count == summary.signal_count == 101
+    assert again.headline() == summary.headline()
+    assert "BTC/USDT" in printed and "ema cross up" in printed
+    assert "66 symbols: SYM01/USDT, SYM02/USDT, SYM04/USDT" in printed
+    assert "flat; entry conditions not all met" in printed
+    assert "long; no exit condition" in printed
+    assert RunSummary.from_json(again.to_json()).signals_held == again.signals_held
