@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from otonom_trader.broker.ccxt_broker import CcxtBroker
-from otonom_trader.broker.config import BrokerConfig
 from otonom_trader.broker.request_budget import RequestBudget, request_weight, shared_budget
 from otonom_trader.local_exchange import LocalBinanceExchange
 from otonom_trader.market.exchange_source import ExchangeMarketData
@@ -79,18 +78,10 @@ def test_binance_published_weights() -> None:
 
 
 def test_broker_and_candle_source_of_one_venue_share_one_budget_that_matches_the_venue(
-    local_binance: LocalBinanceExchange,
+    local_binance: LocalBinanceExchange, binance_broker: CcxtBroker
 ) -> None:
     url = local_binance.base_url
-    broker = CcxtBroker(
-        BrokerConfig(
-            kind="binance",
-            testnet=True,
-            base_url=url,
-            api_key="test-key",
-            api_secret="test-secret",
-        )
-    )
+    broker = binance_broker
     source = ExchangeMarketData("binance", base_url=url)
     budget = shared_budget("binance", url)
     assert budget is not None
@@ -112,20 +103,12 @@ def test_broker_and_candle_source_of_one_venue_share_one_budget_that_matches_the
 
 
 def test_weight_spent_by_another_program_on_the_same_ip_reaches_the_budget_by_header(
-    local_binance: LocalBinanceExchange,
+    local_binance: LocalBinanceExchange, binance_broker: CcxtBroker
 ) -> None:
     import requests
 
     url = local_binance.base_url
-    broker = CcxtBroker(
-        BrokerConfig(
-            kind="binance",
-            testnet=True,
-            base_url=url,
-            api_key="test-key",
-            api_secret="test-secret",
-        )
-    )
+    broker = binance_broker
     broker.load_markets()
     seconds = datetime.now(UTC).second
     if seconds >= 55:  # the venue counts per clock minute: start this in a fresh one
