@@ -16,6 +16,7 @@ from otonom_trader.alerts.config import AlertsConfig
 from otonom_trader.broker.config import BrokerConfig
 from otonom_trader.config.errors import parse_choice, require, require_booleans
 from otonom_trader.execution.config import ExecutionConfig
+from otonom_trader.fleet.config import BotConfig
 from otonom_trader.guardrails.config import GuardrailConfig
 from otonom_trader.market.config import DataConfig
 from otonom_trader.mode import ExecutionMode
@@ -83,6 +84,7 @@ class AppConfig:
     paper: PaperConfig = field(default_factory=PaperConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
+    bot: BotConfig = field(default_factory=BotConfig)
 
 
 def register_schema() -> None:
