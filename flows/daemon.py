@@ -53,6 +53,10 @@ def _groups_help() -> str:
     return "\n".join(lines)
 
 
+#: The summaries of the flow runs this process ran, by run id: ``main`` prints the one it ran
+#: instead of reading it back from the database.
+_FINISHED: dict[str, Any] = {}
+
 #: The configuration ``check_argv`` validated, by its overrides: the flow run that follows it in
 #: the same process (``python flows/daemon.py``) takes it instead of composing and checking it
 #: all again (a deployment's run, which ``check_argv`` never saw, validates for itself).
@@ -122,7 +126,7 @@ from datetime import UTC, datetime  # noqa: E402
 from decimal import Decimal  # noqa: E402
 from typing import Any  # noqa: E402
 
-from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect import get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.context import get_run_context  # noqa: E402
@@ -132,6 +136,7 @@ from otonom_trader.accounts.concurrency import account_concurrency  # noqa: E402
 from otonom_trader.alerts.hooks import alert_on_flow_crashed, alert_on_flow_failure  # noqa: E402
 from otonom_trader.broker.errors import FinalBrokerError  # noqa: E402
 from otonom_trader.config.compose import config_hash  # noqa: E402
+from otonom_trader.config.compose_cache import remember_composition  # noqa: E402
 from otonom_trader.config.errors import ConfigError, ConfigValueError  # noqa: E402
 from otonom_trader.config.validation import validate_cycle  # noqa: E402
 from otonom_trader.daemon import steps  # noqa: E402
@@ -145,6 +150,7 @@ from otonom_trader.daemon.cycle import (  # noqa: E402
 )
 from otonom_trader.daemon.summary import BookLine, OrderLine, RunSummary  # noqa: E402
 from otonom_trader.internal_errors import keep_tracebacks_off_the_console, log_path  # noqa: E402
+from otonom_trader.serving.plain_parameters import plain_parameters_flow  # noqa: E402
 from otonom_trader.serving.run_names import run_name  # noqa: E402
 
 #: The artifact every run publishes (the same key across runs: the UI shows its history).
@@ -252,7 +258,7 @@ def _flow_run_name() -> str:
     return run_name(overrides, when if isinstance(when, datetime) else datetime.now(UTC))
 
 
-@flow(
+@plain_parameters_flow(
     name="otonom-daemon",
     flow_run_name=_flow_run_name,
     log_prints=True,
@@ -278,6 +284,7 @@ def daemon(overrides: list[str] = []) -> State[Any]:  # noqa: B006 - the deploym
         line = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
         _publish_summary_artifact(f"## Failed\n\n{line}\n", f"failed: {line}")
         raise
+    _FINISHED[summary.run_id] = summary  # for this process's main(): no read back needed
     for line in summary.log_lines():
         logger.info("%s", line)
     _publish_summary_artifact(summary.to_markdown(), summary.headline())
@@ -290,6 +297,7 @@ def _cycle(overrides: list[str]) -> RunSummary:
     validated = _VALIDATED.pop(tuple(overrides), None)
     raw, app = validated if validated is not None else validate_cycle(overrides)
     ctx = build_context(app, config_hash(raw))
+    remember_composition(overrides, raw)  # the next start with these overrides skips Hydra
     run_context = get_run_context()
     flow_run_id = str(run_context.flow_run.id) if getattr(run_context, "flow_run", None) else None
     run_id = flow_run_id or ctx.new_run_id()
@@ -356,8 +364,9 @@ def main(argv: list[str], *, checked: bool = False) -> int:
             file=sys.stderr,
         )
         return 1
-    summary = stored_summary(
-        overrides, str(numbers["run_id"]), app=validated[1] if validated else None
+    run_id = str(numbers["run_id"])
+    summary = _FINISHED.pop(run_id, None) or stored_summary(
+        overrides, run_id, app=validated[1] if validated else None
     )
     if summary.status == SKIPPED:
         print(f"skipped: {summary.notes[-1]}", file=sys.stderr)

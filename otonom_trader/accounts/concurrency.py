@@ -53,19 +53,29 @@ def account_concurrency(account_id: str, wait_seconds: float) -> Iterator[Accoun
     """Hold the account's Prefect concurrency slot for the block (wait up to ``wait_seconds``).
 
     Yields an ``AccountSlot``; ``acquired`` is False when another run held the slot that long.
+    The slot is asked for at once (one request); only when the server says the limit does not
+    exist (the account's first run on this server) is it created and asked for again.
     """
+    from prefect.concurrency._asyncio import ConcurrencySlotAcquisitionError
     from prefect.concurrency.sync import concurrency
 
     slot = AccountSlot(limit_name(account_id))
-    ensure_account_limit(slot.name)
-    try:
-        with concurrency(slot.name, occupy=1, timeout_seconds=wait_seconds, strict=True):
-            slot.acquired = True
-            yield slot
-            return
-    except TimeoutError:
-        slot.reason = (
-            f"account {account_id}: Prefect concurrency limit {slot.name!r} stayed taken by "
-            f"another run for {wait_seconds:.1f} s; ended without trading"
-        )
+    for attempt in (1, 2):
+        try:
+            with concurrency(slot.name, occupy=1, timeout_seconds=wait_seconds, strict=True):
+                slot.acquired = True
+                yield slot
+                return
+        except TimeoutError:
+            if slot.acquired:
+                raise  # raised by the block, not by the wait for the slot
+            slot.reason = (
+                f"account {account_id}: Prefect concurrency limit {slot.name!r} stayed taken by "
+                f"another run for {wait_seconds:.1f} s; ended without trading"
+            )
+            break
+        except ConcurrencySlotAcquisitionError:
+            if slot.acquired or attempt == 2:
+                raise
+            ensure_account_limit(slot.name)
     yield slot

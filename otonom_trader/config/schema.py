@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional  # noqa: UP035 - OmegaConf 2.3 needs typing.Optional
 
-from hydra.core.config_store import ConfigStore
-
 from otonom_trader.alerts.config import AlertsConfig
 from otonom_trader.broker.config import BrokerConfig
 from otonom_trader.config.errors import parse_choice, require, require_booleans
@@ -89,4 +87,6 @@ class AppConfig:
 
 def register_schema() -> None:
     """Register ``AppConfig`` as ``schema`` (idempotent)."""
+    from hydra.core.config_store import ConfigStore  # only composing needs Hydra
+
     ConfigStore.instance().store(name="schema", node=AppConfig)

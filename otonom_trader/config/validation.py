@@ -123,14 +123,18 @@ def _secret_variable(key: str, name: str) -> str:
 
 
 def compose_validated(
-    overrides: list[str] | None = None, config_dir: Path | None = None
+    overrides: list[str] | None = None,
+    config_dir: Path | None = None,
+    *,
+    cache_key: str | None = None,
 ) -> tuple[DictConfig, AppConfig]:
-    """Compose ``conf/`` with ``overrides`` and check every value (no file, no network)."""
+    """Compose ``conf/`` with ``overrides`` and check every value (no file, no network).
+    ``cache_key``: take a composition cached under it (``compose_cache``) when there is one."""
     from otonom_trader.config.compose import compose_raw, to_app_config
 
     overrides = list(overrides or [])
     refuse_secret_overrides(overrides)
-    raw = compose_raw(overrides, config_dir)
+    raw = compose_raw(overrides, config_dir, cache_key=cache_key)
     app = to_app_config(raw)
     check_values(app)
     return raw, app
@@ -206,8 +210,16 @@ def check_inputs(app: AppConfig) -> None:
 def validate_cycle(
     overrides: list[str] | None = None, config_dir: Path | None = None
 ) -> tuple[DictConfig, AppConfig]:
-    """The whole pass for the flow and its command line: compose, check values, check inputs."""
-    raw, app = compose_validated(overrides, config_dir)
+    """The whole pass for the flow and its command line: compose, check values, check inputs.
+
+    Takes a composition a cycle cached (``compose_cache.remember_composition``) when the
+    overrides, files and code are the same; writes nothing itself."""
+    from otonom_trader.config.compose import CONFIG_DIR
+    from otonom_trader.config.compose_cache import composition_key
+
+    overrides = list(overrides or [])
+    key = composition_key(overrides, (config_dir or CONFIG_DIR).resolve())
+    raw, app = compose_validated(overrides, config_dir, cache_key=key)
     check_inputs(app)
     return raw, app
 

@@ -126,7 +126,29 @@ def preflight(url_or_path: str | Path | None) -> None:
         raise DatabaseError(f"{path}: expected a SQLite database file, found a directory")
     if not os.access(path, os.R_OK | os.W_OK):
         raise DatabaseError(f"{path}: the database file must be readable and writable")
+    signature = _file_signature(path)
+    if _SCHEMA_CHECKED.get(path) == signature:
+        return  # checked by this process, and neither the file nor its log changed since
     _check_sqlite_schema(path)
+    _SCHEMA_CHECKED[path] = signature
+
+
+#: SQLite files whose schema this process checked, with their signature at the time: a cycle
+#: checks its database when its input is validated, when it opens it and when it reads the
+#: summary back; the second and third look again only if the file or its log changed.
+_SCHEMA_CHECKED: dict[Path, tuple[tuple[int, int, int], ...]] = {}
+
+
+def _file_signature(path: Path) -> tuple[tuple[int, int, int], ...]:
+    """(inode, size, mtime in ns) of the database file and of its write-ahead log, if any."""
+    found = []
+    for candidate in (path, path.with_name(path.name + "-wal")):
+        try:
+            stat = candidate.stat()
+        except FileNotFoundError:
+            continue
+        found.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    return tuple(found)
 
 
 def _check_sqlite_schema(path: Path) -> None:

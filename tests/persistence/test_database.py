@@ -205,3 +205,17 @@ def test_newer_schema_is_refused_not_downgraded(tmp_path: Path) -> None:
 def test_unreachable_postgres_is_one_clear_error() -> None:
     with pytest.raises(DatabaseError, match="cannot reach database"):
         Database("postgresql+psycopg://nobody@127.0.0.1:1/none")
+
+
+def test_a_database_damaged_after_a_passed_check_is_checked_again(tmp_path: Path) -> None:
+    """Preflight remembers a passed check only while the file and its log stay as they were."""
+    from otonom_trader.persistence.database import DatabaseError, preflight
+
+    path = tmp_path / "t.db"
+    Database(path).dispose()
+    preflight(path)
+    preflight(path)  # unchanged: remembered
+    path.write_bytes(b"this is not a SQLite database, it only has its name" * 100)
+
+    with pytest.raises(DatabaseError, match="not a usable SQLite database"):
+        preflight(path)
