@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 
 import ccxt
 
+from otonom_trader.accounts.identity import key_fingerprint
 from otonom_trader.broker.base import Broker
 from otonom_trader.broker.ccxt_errors import MIN_SECRET_LENGTH, map_ccxt_errors
 from otonom_trader.broker.ccxt_routing import (
@@ -53,6 +54,7 @@ from otonom_trader.broker.ccxt_routing import (
     route_ccxt_to,
 )
 from otonom_trader.broker.config import BrokerConfig
+from otonom_trader.broker.endpoint_limits import install_endpoint_allowance, shared_allowance
 from otonom_trader.broker.errors import (
     AmbiguousOrderError,
     AuthenticationError,
@@ -327,6 +329,13 @@ class CcxtBroker(Broker):
         self.request_budget = shared_budget(cfg.kind, cfg.base_url, testnet=cfg.testnet)
         if self.request_budget is not None:
             install_request_budget(exchange, cfg.kind, self.request_budget)
+        allowance = shared_allowance(
+            cfg.kind,
+            cfg.base_url or ("testnet" if cfg.testnet else ""),
+            key_fingerprint(cfg.api_key),
+        )
+        if allowance is not None:
+            install_endpoint_allowance(exchange, allowance)
         return exchange
 
     @staticmethod

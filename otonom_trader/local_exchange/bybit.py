@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from functools import cache
@@ -41,6 +42,16 @@ from otonom_trader.local_exchange.server import (
 )
 
 _NOT_FOUND_HTML = "<html><body><h2>404 Not found</h2></body></html>"
+#: Bybit's published per-UID, per-second limits of the private endpoints served here (spot,
+#: unified account); any other private endpoint: ``DEFAULT_ENDPOINT_LIMIT``.
+PUBLISHED_ENDPOINT_LIMITS = {
+    "v5/order/create": 20,
+    "v5/order/cancel": 20,
+    "v5/order/realtime": 50,
+    "v5/order/history": 50,
+    "v5/account/wallet-balance": 50,
+}
+DEFAULT_ENDPOINT_LIMIT = 10
 _STATUS = {"NEW": "New", "FILLED": "Filled", "CANCELED": "Cancelled", "EXPIRED": "Cancelled"}
 
 
@@ -108,6 +119,12 @@ class LocalBybitExchange(SpotAccountExchange):
         }
         self._next_trade_id = 1
         self._next_order_id = 1_900_000_000_000_000_001
+        #: Requests per second each API key may send to a private endpoint (Bybit's published
+        #: spot limits); a test may lower or raise one (a VIP account gets more).
+        self.endpoint_limits: dict[str, int] = dict(PUBLISHED_ENDPOINT_LIMITS)
+        self._windows: dict[tuple[str, str], tuple[float, int]] = {}
+        #: Requests refused with retCode 10006 because their key was over an endpoint's limit.
+        self.rate_limited = 0
 
     # ============================================================================ test/drill API
     def set_price(self, symbol: str, price: Decimal) -> None:
@@ -160,16 +177,45 @@ class LocalBybitExchange(SpotAccountExchange):
                 return LocalReply(200, self._envelope(public[route](request.params)))
             if route in signed:
                 self._authenticate(request)
+                limit_headers = self._count_request(request)
+                if limit_headers["X-Bapi-Limit-Status"] == "-1":
+                    limit_headers["X-Bapi-Limit-Status"] = "0"
+                    envelope = self._envelope({}, 10006, "Too many visits!")
+                    return LocalReply(200, envelope, headers=limit_headers)
                 params = dict(request.params)
                 if request.method == "POST":
                     params = {k: str(v) for k, v in json.loads(request.body or "{}").items()}
                 with self._lock:
-                    return LocalReply(200, self._envelope(signed[route](params)))
+                    result = signed[route](params)
+                return LocalReply(200, self._envelope(result), headers=limit_headers)
         except BybitApiError as err:
             return LocalReply(200, self._envelope({}, err.code, err.msg))
         except _NotFound:
             pass
         return LocalReply(404, _NOT_FOUND_HTML, content_type="text/html")
+
+    def _count_request(self, request: LocalRequest) -> dict[str, str]:
+        """Count a private request against its key's per-second limit of the endpoint (a fixed
+        window from the window's first request, as Bybit's reset timestamp describes it) and
+        answer Bybit's limit headers. ``X-Bapi-Limit-Status`` is ``-1`` when over the limit
+        (the caller refuses the request, retCode 10006)."""
+        path = request.path.strip("/")
+        limit = self.endpoint_limits.get(path, DEFAULT_ENDPOINT_LIMIT)
+        key = (request.headers.get("x-bapi-api-key", ""), path)
+        now = time.time()
+        with self._lock:
+            start, count = self._windows.get(key, (now, 0))
+            if now - start >= 1.0:
+                start, count = now, 0
+            count += 1
+            self._windows[key] = (start, count)
+            if count > limit:
+                self.rate_limited += 1
+        return {
+            "X-Bapi-Limit": str(limit),
+            "X-Bapi-Limit-Status": str(limit - count if count <= limit else -1),
+            "X-Bapi-Limit-Reset-Timestamp": str(int((start + 1.0) * 1000)),
+        }
 
     def _envelope(self, result: Any, code: int = 0, msg: str = "OK") -> dict[str, Any]:
         return {
