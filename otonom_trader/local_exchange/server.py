@@ -71,6 +71,14 @@ class RequestRecord:
     at: datetime
 
 
+class _ExchangeHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server with a venue's backlog: socketserver's default of 5 pending
+    connections drops a burst of 16 clients connecting at once (one per order in flight) on a
+    loaded machine, which no real exchange does."""
+
+    request_queue_size = 128
+
+
 class LocalExchangeServer(ABC):
     """Base of the local exchanges: start/stop, context manager, request log, faults.
 
@@ -103,7 +111,7 @@ class LocalExchangeServer(ABC):
         if self._httpd is not None:
             return self
         handler = _make_handler(self)
-        httpd = ThreadingHTTPServer((self.host, self.port), handler)
+        httpd = _ExchangeHTTPServer((self.host, self.port), handler)
         httpd.daemon_threads = True
         self._httpd = httpd
         self.port = httpd.server_address[1]

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
+from fake_time import FakeTime
 
 from otonom_trader.accounts.identity import key_fingerprint
 from otonom_trader.broker.ccxt_broker import CcxtBroker
@@ -25,23 +26,8 @@ ORDERS = 60
 THREADS = 16
 
 
-class ManualTime:
-    """A clock that only moves when the allowance sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 def test_no_more_than_the_limit_in_any_second() -> None:
-    time = ManualTime()
+    time = FakeTime(1_000.0)
     allowance = EndpointAllowance({CREATE: 3}, clock=time.clock, sleep=time.sleep)
 
     for _ in range(3):
@@ -56,7 +42,7 @@ def test_no_more_than_the_limit_in_any_second() -> None:
 def test_a_request_holds_its_place_until_a_window_after_its_reply() -> None:
     """The venue counts a request on arrival, anywhere between send and reply: a slow reply
     keeps its place longer, so a late arrival never lands in the next window's count."""
-    time = ManualTime()
+    time = FakeTime(1_000.0)
     allowance = EndpointAllowance({CREATE: 2}, clock=time.clock, sleep=time.sleep)
     allowance.take(CREATE)
     allowance.take(CREATE)
@@ -69,7 +55,7 @@ def test_a_request_holds_its_place_until_a_window_after_its_reply() -> None:
 
 
 def test_a_reply_with_nothing_left_blocks_until_its_reset() -> None:
-    time = ManualTime()
+    time = FakeTime(1_000.0)
     allowance = EndpointAllowance({CREATE: 20}, clock=time.clock, sleep=time.sleep)
 
     allowance.observe("/v5/order/create", remaining=0, limit=20, reset_at_s=time.now + 0.4)
@@ -79,7 +65,7 @@ def test_a_reply_with_nothing_left_blocks_until_its_reset() -> None:
 
 
 def test_the_accounts_own_limit_replaces_the_table() -> None:
-    time = ManualTime()
+    time = FakeTime(1_000.0)
     allowance = EndpointAllowance({CREATE: 20}, clock=time.clock, sleep=time.sleep)
 
     allowance.observe("/v5/order/create", remaining=7, limit=8, reset_at_s=time.now + 1)
@@ -98,7 +84,7 @@ def _burst(broker: CcxtBroker, prefix: str) -> list[str]:
         try:
             broker.place_order(request)
         except BrokerError as exc:
-            return type(exc).__name__
+            return f"{type(exc).__name__}: {exc}"
         return ""
 
     with ThreadPoolExecutor(THREADS) as pool:

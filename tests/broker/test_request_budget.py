@@ -7,25 +7,12 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from fake_time import FakeTime
+
 from otonom_trader.broker.ccxt_broker import CcxtBroker
 from otonom_trader.broker.request_budget import RequestBudget, request_weight, shared_budget
 from otonom_trader.local_exchange import LocalBinanceExchange
 from otonom_trader.market.exchange_source import ExchangeMarketData
-
-
-class FakeTime:
-    """An injected monotonic clock whose ``sleep`` moves it (nothing waits for real)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def test_budget_spends_until_full_then_waits_for_the_window_to_move() -> None:
