@@ -129,11 +129,15 @@ def compose_validated(
     cache_key: str | None = None,
 ) -> tuple[DictConfig, AppConfig]:
     """Compose ``conf/`` with ``overrides`` and check every value (no file, no network).
-    ``cache_key``: take a composition cached under it (``compose_cache``) when there is one."""
-    from otonom_trader.config.compose import compose_raw, to_app_config
+    A composition a started cycle cached for the same overrides, files and code is taken
+    instead of composing with Hydra again (``compose_cache``)."""
+    from otonom_trader.config.compose import CONFIG_DIR, compose_raw, to_app_config
+    from otonom_trader.config.compose_cache import composition_key
 
     overrides = list(overrides or [])
     refuse_secret_overrides(overrides)
+    if cache_key is None:
+        cache_key = composition_key(overrides, (config_dir or CONFIG_DIR).resolve())
     raw = compose_raw(overrides, config_dir, cache_key=cache_key)
     app = to_app_config(raw)
     check_values(app)
@@ -211,15 +215,8 @@ def validate_cycle(
     overrides: list[str] | None = None, config_dir: Path | None = None
 ) -> tuple[DictConfig, AppConfig]:
     """The whole pass for the flow and its command line: compose, check values, check inputs.
-
-    Takes a composition a cycle cached (``compose_cache.remember_composition``) when the
-    overrides, files and code are the same; writes nothing itself."""
-    from otonom_trader.config.compose import CONFIG_DIR
-    from otonom_trader.config.compose_cache import composition_key
-
-    overrides = list(overrides or [])
-    key = composition_key(overrides, (config_dir or CONFIG_DIR).resolve())
-    raw, app = compose_validated(overrides, config_dir, cache_key=key)
+    Writes nothing (a started cycle caches its composition: ``remember_composition``)."""
+    raw, app = compose_validated(overrides, config_dir)
     check_inputs(app)
     return raw, app
 

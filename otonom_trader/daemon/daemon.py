@@ -34,6 +34,8 @@ from otonom_trader.mode import ExecutionMode
 if TYPE_CHECKING:
     # The wiring (database, brokers, strategy) is imported when a cycle is first built: importing
     # the package, or composing and checking a configuration, does not load it.
+    from omegaconf import DictConfig
+
     from otonom_trader.daemon.context import CycleContext
 
 log = logging.getLogger("otonom_trader.daemon")
@@ -64,8 +66,11 @@ class TradingDaemon:
             guard_cfg=guard_cfg,
             config=config,
         )
+        #: The composition of ``overrides`` to cache once a cycle starts (None: given a config).
+        self._composed: tuple[list[str], DictConfig] | None = None
         if config is None:
             raw, app = compose_validated(overrides)
+            self._composed = (overrides, raw)
         else:
             raw, app = compose_raw([]), config
         self.config_hash = config_hash(raw)
@@ -94,6 +99,10 @@ class TradingDaemon:
             from otonom_trader.daemon.context import build_context
 
             self._context = build_context(self.config, self.config_hash, clock=self._clock)
+            if self._composed is not None:
+                from otonom_trader.config.compose_cache import remember_composition
+
+                remember_composition(*self._composed)  # the next start skips Hydra
         return self._context
 
     def run_once(self, run_id: str | None = None) -> RunSummary:

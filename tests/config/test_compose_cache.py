@@ -132,3 +132,16 @@ def test_an_environment_secret_stays_an_interpolation_in_the_cache(
     text = "".join(p.read_text() for p in cache_dir().glob("*.yaml"))
     assert "SECRET-token" not in text
     assert "oc.env" in text
+
+
+def test_a_started_cycle_caches_its_composition_and_a_check_does_not() -> None:
+    from otonom_trader.daemon import TradingDaemon
+
+    overrides = ["paper.initial_cash=5000"]
+    key = composition_key(overrides, CONFIG_DIR.resolve())
+    daemon = TradingDaemon(overrides)
+    assert load_composition(key) is None  # composed and checked: nothing written yet
+
+    daemon.run_once()
+
+    assert load_composition(key) is not None
