@@ -139,7 +139,7 @@ def test_a_started_cycle_caches_its_composition_and_a_check_does_not() -> None:
 
     overrides = ["paper.initial_cash=5000"]
     key = composition_key(overrides, CONFIG_DIR.resolve())
-    daemon = TradingDaemon(overrides)
+    daemon = TradingDaemon(overrides=overrides)
     assert load_composition(key) is None  # composed and checked: nothing written yet
 
     daemon.run_once()
