@@ -142,6 +142,9 @@ def test_a_started_cycle_caches_its_composition_and_a_check_does_not() -> None:
     daemon = TradingDaemon(overrides=overrides)
     assert load_composition(key) is None  # composed and checked: nothing written yet
 
-    daemon.run_once()
+    try:
+        daemon.run_once()
+    finally:
+        daemon.close()
 
     assert load_composition(key) is not None
