@@ -298,10 +298,15 @@ def _cycle(overrides: list[str]) -> RunSummary:
     raw, app = validated if validated is not None else validate_cycle(overrides)
     ctx = build_context(app, config_hash(raw))
     remember_composition(overrides, raw)  # the next start with these overrides skips Hydra
-    run_context = get_run_context()
-    flow_run_id = str(run_context.flow_run.id) if getattr(run_context, "flow_run", None) else None
+    flow_run = getattr(get_run_context(), "flow_run", None)
+    flow_run_id = str(flow_run.id) if flow_run is not None else None
     run_id = flow_run_id or ctx.new_run_id()
     try:
+        if flow_run is None or flow_run.deployment_id is None:
+            # Started by hand (python flows/daemon.py, a script): the account's database lease
+            # orders it against every other cycle, as it does a CLI run. Prefect's account limit
+            # is for the runs Prefect schedules, where its UI also shows who waits.
+            return run_cycle(ctx, run_id, flow_run_id=flow_run_id, cycle_steps=FLOW_STEPS)
         with account_concurrency(ctx.account.account_id, app.execution.lease_wait_seconds) as slot:
             if not slot.acquired:
                 return record_skipped(ctx, run_id, flow_run_id, slot.reason)

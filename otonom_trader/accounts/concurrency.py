@@ -2,7 +2,8 @@
 
 Deployments of one account share the limit ``account-<account id>`` (one slot), so Prefect
 itself queues their runs and shows who waits in the UI; the database lease
-(``otonom_trader.accounts.lease``) still guards every other way in (a CLI run, the library). The
+(``otonom_trader.accounts.lease``) still guards every other way in (a CLI run, the library, a
+flow run started by hand, which does not take the Prefect slot: no scheduler to inform). The
 limit is created on first use with one slot and then used with ``strict=True``: if it cannot be
 found or taken, the run does not trade.
 """

@@ -84,6 +84,14 @@ def test_deploy_all_then_a_process_worker_runs_a_deployment(
     assert final.state is not None and final.state.is_completed(), final.state
     assert final.parameters == {"overrides": ["mode=paper", "alerts.enabled=false"]}
     assert (tmp_path / "home" / "otonom.db").is_file()
+    # A deployment's run orders itself on Prefect's account limit (a run by hand does not).
+    limits = asyncio.run(_global_limit_names())
+    assert "account-paper" in limits, limits
+
+
+async def _global_limit_names() -> set[str]:
+    async with get_client() as client:
+        return {limit.name for limit in await client.read_global_concurrency_limits()}
 
 
 async def _deployment_names() -> set[str]:
