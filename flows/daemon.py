@@ -144,6 +144,7 @@ from otonom_trader.daemon.cycle import (  # noqa: E402
     run_cycle,
 )
 from otonom_trader.daemon.summary import BookLine, OrderLine, RunSummary  # noqa: E402
+from otonom_trader.fleet.venue_limit import share_venue_budgets  # noqa: E402
 from otonom_trader.internal_errors import keep_tracebacks_off_the_console, log_path  # noqa: E402
 from otonom_trader.serving.run_names import run_name  # noqa: E402
 
@@ -289,6 +290,9 @@ def _cycle(overrides: list[str]) -> RunSummary:
     # run validates for itself.
     validated = _VALIDATED.pop(tuple(overrides), None)
     raw, app = validated if validated is not None else validate_cycle(overrides)
+    # A fleet's workers share each venue's request weight through Prefect (before the clients
+    # of build_context take their budgets); off, this process paces itself alone.
+    share_venue_budgets(app.bot.shared_venue_budget)
     ctx = build_context(app, config_hash(raw))
     run_context = get_run_context()
     flow_run_id = str(run_context.flow_run.id) if getattr(run_context, "flow_run", None) else None
