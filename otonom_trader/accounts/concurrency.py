@@ -47,11 +47,10 @@ def ensure_global_limit(name: str, limit: int, slot_decay_per_second: float | No
         except ObjectNotFound:
             pass
         try:
-            client.create_global_concurrency_limit(
-                GlobalConcurrencyLimitCreate(
-                    name=name, limit=limit, slot_decay_per_second=slot_decay_per_second
-                )
-            )
+            create = GlobalConcurrencyLimitCreate(name=name, limit=limit)
+            if slot_decay_per_second is not None:  # the API refuses an explicit null
+                create.slot_decay_per_second = slot_decay_per_second
+            client.create_global_concurrency_limit(create)
         except ObjectAlreadyExists:
             pass  # another run created it between our read and our create: the same limit
         except Exception:  # noqa: BLE001 - the server may report that race as an error too

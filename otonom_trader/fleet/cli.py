@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import replace
 from typing import Any
@@ -60,7 +59,12 @@ def _fleet_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _require_server() -> None:
-    if not os.environ.get("PREFECT_API_URL"):
+    from otonom_trader.serving.environment import apply_prefect_defaults
+
+    apply_prefect_defaults()  # before Prefect's settings are read
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
         raise ConfigError(
             "not set: fleet commands need a long-lived Prefect server "
             "(export PREFECT_API_URL=http://HOST:4200/api)",
