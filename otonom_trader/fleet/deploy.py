@@ -127,7 +127,7 @@ def deploy_fleet(fleet: Fleet, confirm_removal: Callable[[list[str]], bool]) -> 
     with get_client(sync_client=True) as client:
         existing = _existing(client)
         _refuse_foreign_names(fleet, plans, existing)
-        _ensure_pool(client, fleet.pool)
+        ensure_pool(client, fleet.pool)
         _ensure_limits(fleet)
         flow_id = client.create_flow_from_name(FLOW_NAME)
         schema = _parameter_schema()
@@ -174,7 +174,7 @@ def _refuse_foreign_names(
             )
 
 
-def _ensure_pool(client: Any, pool: str) -> None:
+def ensure_pool(client: Any, pool: str) -> None:
     """A process work pool named ``pool`` (created when missing; an existing one is kept)."""
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
