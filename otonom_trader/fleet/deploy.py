@@ -52,6 +52,7 @@ class DeploymentPlan:
     anchor: str | None
     pull_steps: tuple[dict[str, Any], ...]
     pool: str
+    fleet: str
 
     @property
     def version(self) -> str:
@@ -115,7 +116,7 @@ def plan_bot(fleet: Fleet, bot: Bot) -> DeploymentPlan:
     pull = (
         {"prefect.deployments.steps.set_working_directory": {"directory": fleet.working_directory}},
     )
-    return DeploymentPlan(bot, tags, cron, interval, anchor, pull, fleet.pool)
+    return DeploymentPlan(bot, tags, cron, interval, anchor, pull, fleet.pool, fleet.name)
 
 
 def deploy_fleet(fleet: Fleet, confirm_removal: Callable[[list[str]], bool]) -> list[DeployAction]:
@@ -217,8 +218,8 @@ def _apply(
         flow_id=flow_id,
         name=bot.name,
         version=plan.version,
-        description=f"Bot {bot.name} of fleet {plan.tags[1].split(':', 1)[1]}: one cycle "
-        f"with {' '.join(bot.overrides)}",
+        description=f"Bot {bot.name} of fleet file {plan.fleet}: one cycle with "
+        f"{' '.join(bot.overrides)}",
         schedules=[_schedule(plan)],
         concurrency_limit=1,
         concurrency_options=_cancel_new(),

@@ -2,9 +2,9 @@
 last recorded cycle, equity and guard (the trading database).
 
 Until books carry their bot, a bot's equity and guard are its *account's*: the latest snapshot
-of the account's book and the account's kill-switch (``book_numbers``, the one function to switch
-to the bot's own book). The last cycle is the bot's own: the newest ``daemon_runs`` row written
-by one of its deployment's flow runs.
+of the account's book and the account's kill-switch (``bot_book_numbers``, the one function to
+switch to the bot's own book). The last cycle is the bot's own: the newest ``daemon_runs`` row
+written by one of its deployment's flow runs.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def _read_database(bot: Bot, row: BotStatus, flow_run_ids: list[str]) -> None:
                 ).first()
                 if run is not None:
                     row.last_cycle, row.last_cycle_at = run.status, run.started_at
-            numbers = book_numbers(session, bot)
+            numbers = bot_book_numbers(session, bot)
         row.equity, row.guard = numbers.equity, numbers.guard
     except SQLAlchemyError:
         row.guard = "database not migrated yet"
@@ -148,7 +148,7 @@ def _read_database(bot: Bot, row: BotStatus, flow_run_ids: list[str]) -> None:
         db.dispose()
 
 
-def book_numbers(session: Any, bot: Bot) -> BookNumbers:
+def bot_book_numbers(session: Any, bot: Bot) -> BookNumbers:
     """Equity and guard of ``bot``: for now its *account's* book (the latest snapshot of the
     account's book, the account's kill-switch), since books do not carry their bot yet. Switch
     this one function to the bot's own book when they do."""
