@@ -292,6 +292,17 @@ def render(rows: list[dict[str, Any]]) -> None:
             console.print(
                 f"{label}: {last['bots']} bots vs {first['bots']}: {ratio:.2f}x — {verdict}"
             )
+        shift = last["submit_median"] - first["submit_median"]
+        console.print(
+            f"submit lag (server + worker): {last['bots']} bots vs {first['bots']}: "
+            f"{shift:+.2f} s ({first['submit_median']:+.2f} s → {last['submit_median']:+.2f} s; "
+            "negative: submitted before the scheduled time)"
+        )
+    load = os.getloadavg()
+    console.print(
+        f"load average now {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} "
+        "CPUs: the start lag includes each run's own process start, which a loaded machine slows"
+    )
 
 
 def main() -> int:
@@ -299,7 +310,9 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 25, 50])
     parser.add_argument("--spacing", type=float, default=4.0, help="seconds between runs")
     parser.add_argument("--single-runs", type=int, default=5)
-    parser.add_argument("--single-spacing", type=float, default=10.0)
+    # More than the worker's 10 s prefetch: a bot's next run submitted while its previous one
+    # still holds the deployment's one slot would be cancelled (CANCEL_NEW).
+    parser.add_argument("--single-spacing", type=float, default=15.0)
     parser.add_argument("--drain", type=float, default=90.0, help="seconds to wait past the last")
     args = parser.parse_args()
 
