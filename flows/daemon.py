@@ -45,9 +45,12 @@ Config groups and their options:
 
 def _groups_help() -> str:
     from otonom_trader.config.compose import CONFIG_DIR
+    from otonom_trader.fleet.file import FLEET_GROUP
 
     lines = []
-    for group in sorted(p for p in Path(CONFIG_DIR).iterdir() if p.is_dir()):
+    # conf/fleet/ holds fleet files (otonom-trader fleet deploy), not options of a cycle.
+    groups = (p for p in Path(CONFIG_DIR).iterdir() if p.is_dir() and p.name != FLEET_GROUP)
+    for group in sorted(groups):
         options = ", ".join(sorted(f.stem for f in group.glob("*.yaml")))
         lines.append(f"  {group.name:<11} {options}")
     return "\n".join(lines)
