@@ -312,7 +312,7 @@ def main() -> int:
     parser.add_argument("--single-runs", type=int, default=5)
     # More than the worker's 10 s prefetch: a bot's next run submitted while its previous one
     # still holds the deployment's one slot would be cancelled (CANCEL_NEW).
-    parser.add_argument("--single-spacing", type=float, default=15.0)
+    parser.add_argument("--single-spacing", type=float, default=20.0)
     parser.add_argument("--drain", type=float, default=90.0, help="seconds to wait past the last")
     args = parser.parse_args()
 

@@ -35,6 +35,8 @@ FLOW_NAME = "otonom-daemon"
 ENTRYPOINT = "flows/daemon.py:daemon"
 #: Every deployment a fleet file made carries this tag (and ``fleet:<file name>``).
 FLEET_TAG = "otonom-fleet"
+#: Deployments read per request.
+PAGE = 100
 #: The slug of each deployment's one schedule (so an update patches it in place).
 SCHEDULE_SLUG = "fleet"
 
@@ -152,11 +154,19 @@ def deploy_fleet(fleet: Fleet, confirm_removal: Callable[[list[str]], bool]) -> 
 def _existing(client: Any) -> dict[str, Any]:
     """Every deployment of the daemon flow, by name."""
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import DeploymentSort
 
-    deployments = client.read_deployments(
-        flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME]))
-    )
-    return {d.name: d for d in deployments}
+    found: dict[str, Any] = {}
+    while True:  # page by page: the server returns at most its default limit (200) at once
+        page = client.read_deployments(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+            sort=DeploymentSort.NAME_ASC,  # a stable order across pages
+            limit=PAGE,
+            offset=len(found),
+        )
+        found.update((d.name, d) for d in page)
+        if len(page) < PAGE:
+            return found
 
 
 def _refuse_foreign_names(
