@@ -101,3 +101,26 @@ def test_fleet_commands_need_a_long_lived_server(
 def test_a_missing_fleet_file_is_named(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fleet", "deploy", "--fleet", "nosuch"]) == 2
     assert "no such fleet file" in capsys.readouterr().err
+
+
+def test_the_account_a_bot_is_tagged_with_is_the_one_its_cycle_trades(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    from sqlalchemy import select
+
+    from otonom_trader.daemon import TradingDaemon
+    from otonom_trader.persistence.models import DaemonRun
+
+    overrides = ["mode=shadow", "broker=sim", "broker.label=acct-z", "alerts.enabled=false"]
+    path = _fleet(tmp_path, f"bots:\n  - name: z1\n    overrides: [{', '.join(overrides)}]\n")
+    (bot,) = load_fleet(str(path)).bots
+
+    daemon = TradingDaemon(overrides=list(bot.overrides))
+    try:
+        daemon.run_once()
+        with daemon.context.db.session() as session:
+            ran = session.scalars(select(DaemonRun.account_id)).one()
+    finally:
+        daemon.close()
+    assert ran == bot.account_id
+    assert bot.account_id.startswith("sim-")
