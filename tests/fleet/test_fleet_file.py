@@ -103,9 +103,7 @@ def test_a_missing_fleet_file_is_named(capsys: pytest.CaptureFixture[str]) -> No
     assert "no such fleet file" in capsys.readouterr().err
 
 
-def test_the_account_a_bot_is_tagged_with_is_the_one_its_cycle_trades(
-    tmp_path: Path, isolated_home: Path
-) -> None:
+def test_the_account_a_bot_is_tagged_with_is_the_one_its_cycle_trades(tmp_path: Path) -> None:
     from sqlalchemy import select
 
     from otonom_trader.daemon import TradingDaemon
