@@ -45,9 +45,12 @@ Config groups and their options:
 
 def _groups_help() -> str:
     from otonom_trader.config.compose import CONFIG_DIR
+    from otonom_trader.fleet.file import FLEET_GROUP
 
     lines = []
-    for group in sorted(p for p in Path(CONFIG_DIR).iterdir() if p.is_dir()):
+    # conf/fleet/ holds fleet files (otonom-trader fleet deploy), not options of a cycle.
+    groups = (p for p in Path(CONFIG_DIR).iterdir() if p.is_dir() and p.name != FLEET_GROUP)
+    for group in sorted(groups):
         options = ", ".join(sorted(f.stem for f in group.glob("*.yaml")))
         lines.append(f"  {group.name:<11} {options}")
     return "\n".join(lines)
@@ -149,6 +152,7 @@ from otonom_trader.daemon.cycle import (  # noqa: E402
     run_cycle,
 )
 from otonom_trader.daemon.summary import BookLine, OrderLine, RunSummary  # noqa: E402
+from otonom_trader.fleet.venue_limit import share_venue_budgets  # noqa: E402
 from otonom_trader.internal_errors import keep_tracebacks_off_the_console, log_path  # noqa: E402
 from otonom_trader.serving.plain_parameters import plain_parameters_flow  # noqa: E402
 from otonom_trader.serving.run_names import run_name  # noqa: E402
@@ -296,6 +300,9 @@ def _cycle(overrides: list[str]) -> RunSummary:
     # run validates for itself.
     validated = _VALIDATED.pop(tuple(overrides), None)
     raw, app = validated if validated is not None else validate_cycle(overrides)
+    # A fleet's workers share each venue's request weight through Prefect (before the clients
+    # of build_context take their budgets); off, this process paces itself alone.
+    share_venue_budgets(app.bot.shared_venue_budget)
     ctx = build_context(app, config_hash(raw))
     remember_composition(overrides, raw)  # the next start with these overrides skips Hydra
     flow_run = getattr(get_run_context(), "flow_run", None)

@@ -8,6 +8,7 @@
     otonom-trader alerts test
     otonom-trader status | trades | orders | profit | equity --plot equity.png
     otonom-trader serve [KEY=VALUE ...]          # a cycle after every candle close, until SIGTERM
+    otonom-trader fleet deploy | status          # a fleet file's bots as Prefect deployments
 
 Every command reads the same Hydra configuration as the flow (``conf/``), adjusted with
 ``-o KEY=VALUE`` overrides; ``--db`` points at another database (a SQLite path or a URL).
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from otonom_trader.alerts.cli import register as register_alerts
     from otonom_trader.backtest.cli import register as register_backtest
+    from otonom_trader.fleet.cli import register as register_fleet
     from otonom_trader.guardrails.cli import register as register_guardrails
     from otonom_trader.market.cli import register as register_data
     from otonom_trader.operator.cli import register as register_operator
@@ -134,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_promotion(commands)
     register_backtest(commands)
     register_serve(commands)
+    register_fleet(commands)
     return parser
 
 

@@ -31,6 +31,12 @@ def limit_name(account_id: str) -> str:
 
 def ensure_account_limit(name: str) -> None:
     """Create the one-slot limit ``name`` unless it exists (a person may have changed it)."""
+    ensure_global_limit(name, 1)
+
+
+def ensure_global_limit(name: str, limit: int, slot_decay_per_second: float | None = None) -> None:
+    """Create the global concurrency limit ``name`` (``limit`` slots; with a decay, a rate
+    limit) unless one of that name exists, which is kept as it is."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
@@ -42,7 +48,10 @@ def ensure_account_limit(name: str) -> None:
         except ObjectNotFound:
             pass
         try:
-            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+            create = GlobalConcurrencyLimitCreate(name=name, limit=limit)
+            if slot_decay_per_second is not None:  # the API refuses an explicit null
+                create.slot_decay_per_second = slot_decay_per_second
+            client.create_global_concurrency_limit(create)
         except ObjectAlreadyExists:
             pass  # another run created it between our read and our create: the same limit
         except Exception:  # noqa: BLE001 - the server may report that race as an error too

@@ -119,10 +119,17 @@ class RequestBudget:
         self.total_spent = 0
         #: Seconds callers waited for room in the window.
         self.waited_s = 0.0
+        #: Reserves the same weight from a budget shared with other processes (a fleet's
+        #: workers, ``share_budgets``) before this one spends it; ``None``: this process alone.
+        self.upstream: Callable[[int], None] | None = None
 
     def spend(self, weight: float | None = None) -> None:
-        """Take ``weight`` (default 1) from the window, waiting while the window is full."""
+        """Take ``weight`` (default 1) from the window, waiting while the window is full
+        (and first from the shared budget, when there is one)."""
         units = max(0, int(round(weight if weight is not None else 1)))
+        upstream = self.upstream
+        if upstream is not None and units:
+            upstream(units)
         while True:
             with self._lock:
                 now = self._monotonic()
@@ -161,6 +168,20 @@ class RequestBudget:
 _BUDGETS: dict[tuple[str, str], RequestBudget] = {}
 _BUDGETS_LOCK = threading.Lock()
 
+#: ``(venue, host, limit) → reserve(weight)``: how every budget of this process also reserves
+#: from a budget shared across processes; ``None`` (the default): each process paces itself.
+UpstreamFactory = Callable[[str, str, VenueLimit], Callable[[int], None]]
+_UPSTREAM: list[UpstreamFactory | None] = [None]
+
+
+def share_budgets(factory: UpstreamFactory | None) -> None:
+    """Make every budget of this process (made already or later) reserve its weight through
+    ``factory(venue, host, limit)`` too, or stop doing so (``None``)."""
+    with _BUDGETS_LOCK:
+        _UPSTREAM[0] = factory
+        for (venue, host), budget in _BUDGETS.items():
+            budget.upstream = factory(venue, host, VENUE_LIMITS[venue]) if factory else None
+
 
 def shared_budget(
     venue: str, base_url: str | None = None, *, testnet: bool = False
@@ -176,6 +197,8 @@ def shared_budget(
         budget = _BUDGETS.get((venue, host))
         if budget is None:
             budget = _BUDGETS[(venue, host)] = RequestBudget(limit.limit, limit.window_s)
+            factory = _UPSTREAM[0]
+            budget.upstream = factory(venue, host, limit) if factory else None
         return budget
 
 

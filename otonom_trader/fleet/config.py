@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from otonom_trader.config.errors import require
+from otonom_trader.config.errors import require, require_booleans
 
 #: Lower-case letters, digits, ``-`` and ``_``; starts with a letter or digit; at most 24 chars
 #: (it becomes part of book names and Prefect deployment names).
@@ -22,8 +22,13 @@ class BotConfig:
     """The bot a cycle runs as (``bot.name``; empty = the unnamed single bot)."""
 
     name: str = ""
+    #: Spend each venue's request weight from a Prefect global rate limit shared by every worker
+    #: of the fleet (``otonom_trader.fleet.venue_limit``), on top of this process's own budget.
+    #: Only a cycle run as a Prefect flow run uses it; off, a bot paces itself alone as before.
+    shared_venue_budget: bool = False
 
     def __post_init__(self) -> None:
+        require_booleans(self)
         require(
             self.name == "" or bool(BOT_NAME.match(self.name)),
             "name",
