@@ -71,8 +71,8 @@ class VenueLimit:
 
 
 #: Published limits per ccxt exchange id. Binance: 6,000 weight per minute per IP. Bybit: 600
-#: requests per 5 s per IP (its per-endpoint limits are lower than that only for orders, which
-#: the gate's order-rate windows cover).
+#: requests per 5 s per IP (its per-key, per-endpoint limits are kept by
+#: ``otonom_trader.broker.endpoint_limits``).
 VENUE_LIMITS: dict[str, VenueLimit] = {
     "binance": VenueLimit(6_000, 60.0, "X-MBX-USED-WEIGHT-1M"),
     "bybit": VenueLimit(600, 5.0, None),
