@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import prefect.main  # noqa: F401 - see below
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
@@ -20,6 +21,11 @@ from otonom_trader.cli import main
 from otonom_trader.config.compose import PROJECT_ROOT
 
 pytestmark = [pytest.mark.prefect]
+
+# ``prefect.main`` sets up Prefect's logging when first imported: imported here, its console
+# handler writes to the session's stream. First imported inside a capsys test (by the fleet
+# command), the handler would keep that test's capture stream, closed after it, and every later
+# flow test's log line would fail ("I/O operation on closed file").
 
 
 def _write_fleet(tmp_path: Path, pool: str, bots: list[dict[str, Any]]) -> Path:
