@@ -279,6 +279,23 @@ def _create_pool(name: str) -> None:
         )
 
 
+def _wait_workers_online(pool: str, names: set[str], timeout: float) -> None:
+    """Return once every worker of ``names`` has registered with ``pool`` (its first poll
+    follows at once): a round started before would all go to the first worker up."""
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout
+    online: set[str] = set()
+    while time.monotonic() < deadline:
+        with get_client(sync_client=True) as client:
+            workers = client.read_workers_for_work_pool(pool)
+        online = {w.name for w in workers if w.status == "ONLINE"}
+        if names <= online:
+            return
+        time.sleep(0.5)  # poll while the workers start (each imports Prefect first)
+    raise TimeoutError(f"workers {sorted(names - online)} not online after {timeout:.0f} s")
+
+
 @pytest.fixture(scope="module")
 def fleet(
     host_network: HostNetwork,
@@ -344,6 +361,7 @@ def fleet(
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
+        _wait_workers_online(POOL, {f"host-{role}" for role in WORKER_HOSTS}, timeout=120)
         yield fleet
     finally:
         for worker in fleet.workers.values() if "fleet" in locals() else []:
@@ -429,13 +447,17 @@ def overlaps(runs: list[DaemonRun]) -> list[tuple[str, str]]:
     return found
 
 
+def _order_posts(exchange: LocalBinanceExchange) -> list[Any]:
+    """The new-order requests ``exchange`` received, in order of arrival."""
+    return [r for r in list(exchange.requests) if r.method == "POST" and r.path == ORDER_PATH]
+
+
 def sent_orders(fleet: Fleet) -> Counter[str]:
     """How many times each client order id reached an exchange as a new order."""
     sent: Counter[str] = Counter()
     for exchange in fleet.exchanges.values():
-        for record in exchange.requests:
-            if record.method == "POST" and record.path == ORDER_PATH:
-                sent[record.params["newClientOrderId"]] += 1
+        for record in _order_posts(exchange):
+            sent[record.params["newClientOrderId"]] += 1
     return sent
 
 
@@ -482,3 +504,151 @@ def test_six_bots_on_two_accounts_run_on_both_hosts(fleet: Fleet) -> None:
         assert len(exchange_orders) == 1, (bot.name, exchange_orders)
     assert {o.client_order_id for o in orders} == set(sent)
     assert all(o.status == "filled" for o in orders), [(o.symbol, o.status) for o in orders]
+
+
+def _submitted_by(fleet: Fleet, run_id: str, timeout: float) -> str:
+    """The host whose worker submitted ``run_id`` (its log line may trail the run's start)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        host = fleet.host_of_runs().get(run_id)
+        if host is not None:
+            return host
+        time.sleep(0.2)  # poll the worker logs
+    raise TimeoutError(f"no worker logged submitting flow run {run_id}")
+
+
+def _with_states(runs: dict[str, str]) -> dict[str, tuple[str, Any]]:
+    states = read_states(list(runs.values()))
+    return {bot: (run, states.get(run)) for bot, run in runs.items()}
+
+
+def _settle_after_kill(fleet: Fleet, runs: dict[str, str], dead: str) -> dict[str, str]:
+    """Wait until each run is final, or is stranded on the dead host (its process is gone;
+    Prefect still shows it running). Returns the bots whose runs were stranded → run id."""
+    deadline = time.monotonic() + ROUND_TIMEOUT_S
+    while True:
+        states = read_states(list(runs.values()))
+        hosts = fleet.host_of_runs()
+        open_runs = {b: r for b, r in runs.items() if not (states[r] and states[r].is_final())}
+        if all(hosts.get(r) == dead for r in open_runs.values()):
+            return open_runs
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"runs neither final nor stranded: {open_runs}")
+        time.sleep(0.5)  # poll interval
+
+
+def _run_until_traded(
+    fleet: Fleet, bots: list[Bot], since: float, timeout: float
+) -> dict[str, tuple[str, float]]:
+    """Run each bot again (a skipped run — its account still held — is followed by another)
+    until one of its runs trades; bot → (that run's id, seconds from ``since`` to its end)."""
+    done: dict[str, tuple[str, float]] = {}
+    current = trigger(fleet, bots)
+    deadline = time.monotonic() + timeout
+    while len(done) < len(bots):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"bots {sorted(set(current) - set(done))} did not trade again")
+        states = read_states(list(current.values()))
+        cycles = {r.flow_run_id: r for r in rows_of(fleet, DaemonRun)}
+        for bot in [b for b in bots if b.name not in done]:
+            run = current[bot.name]
+            state = states.get(run)
+            if state is None or not state.is_final():
+                continue
+            if state.is_completed() and cycles.get(run) and cycles[run].status == "succeeded":
+                done[bot.name] = (run, time.monotonic() - since)
+            else:  # skipped (the account's slot is still held) or failed: its next run
+                current.update(trigger(fleet, [bot]))
+        time.sleep(0.5)  # poll interval
+    return done
+
+
+def _slot_lease_seconds() -> float:
+    """How long a killed run keeps its account's Prefect slot: the lease ``account_concurrency``
+    takes (``SLOT_LEASE_SECONDS`` once it names one; Prefect's default of ``concurrency()``
+    until then, 300 s). The server frees an expired lease within its repossessor's 15 s loop."""
+    import inspect
+
+    from prefect.concurrency.sync import concurrency as prefect_concurrency
+
+    from otonom_trader.accounts import concurrency
+
+    default = inspect.signature(prefect_concurrency).parameters["lease_duration"].default
+    return float(getattr(concurrency, "SLOT_LEASE_SECONDS", default))
+
+
+@pytest.mark.timeout(900)
+def test_a_host_killed_mid_order_leaves_its_bots_to_the_other_host(fleet: Fleet) -> None:
+    exchange = fleet.exchanges[ACCOUNTS[0]]
+    # The account's next order is executed by the exchange, but its reply is held: the
+    # moment an order is in flight, the host running it is killed.
+    fault = exchange.inject_fault("slow_reply", path=ORDER_PATH, method="POST", seconds=600)
+    earlier = len(_order_posts(exchange))
+    runs = trigger(fleet, fleet.bots)
+    assert fault.executed.wait(ROUND_TIMEOUT_S), "no order reached the exchange"
+    executed_at = time.monotonic()
+    # The fault took the account's first order since it was armed (one cycle per account at a
+    # time: no other order of this account can be in flight beside it).
+    in_flight = _order_posts(exchange)[earlier]
+    cid = in_flight.params["newClientOrderId"]
+    victim = next(
+        b
+        for b in fleet.bots
+        if b.account == ACCOUNTS[0] and b.symbol.replace("/", "") == in_flight.params["symbol"]
+    )
+    dead = _submitted_by(fleet, runs[victim.name], timeout=30)
+    survivor = next(role for role in WORKER_HOSTS if role != dead)
+    killed_at = time.monotonic()
+    killed = fleet.network.kill_host(dead)
+    fault.release()
+    reaction = killed_at - executed_at
+    victim_state = read_states([runs[victim.name]])[runs[victim.name]]
+    # Killed while its order was in flight: the broker's client waits 10 s for a reply, so a
+    # test slower than that would kill a run that already went on (its order then unknown).
+    assert not victim_state.is_final(), f"killed {reaction:.1f} s late: {victim_state.name}"
+
+    stranded = _settle_after_kill(fleet, runs, dead)
+    affected = [b for b in fleet.bots if b.name in stranded]
+    lease = _slot_lease_seconds()
+    recovered = _run_until_traded(fleet, affected, killed_at, timeout=lease + 240)
+
+    hosts = fleet.host_of_runs()
+    sent = sent_orders(fleet)
+    orders = {o.client_order_id: o for o in rows_of(fleet, OrderRecord)}
+    cycles = {r.flow_run_id: r for r in rows_of(fleet, DaemonRun)}
+    exchange_order = next(o for o in exchange.orders if o.client_order_id == cid)
+    # Failover: from the kill to the first trading run of a stranded bot; every stranded bot
+    # is back once the last of them traded (one account's bots take turns on its slot).
+    failover = min(seconds for _, seconds in recovered.values())
+    all_back = max(seconds for _, seconds in recovered.values())
+    found_overlaps = overlaps(list(cycles.values()))
+    duplicates = sum(1 for count in sent.values() if count > 1)
+    print(
+        f"\nmulti-host failover: killed host {dead} ({len(killed)} processes, "
+        f"{reaction:.2f} s after the order reached the exchange) while "
+        f"{victim.name}'s order {cid} was in flight; stranded bots={sorted(stranded)}; "
+        f"recovered on host {survivor}: "
+        f"{ {b: round(s, 1) for b, (_, s) in recovered.items()} } s; "
+        f"failover={failover:.1f} s, all back={all_back:.1f} s (slot lease {lease:.0f} s); "
+        f"orders sent={sum(sent.values())} duplicates={duplicates} "
+        f"overlaps={len(found_overlaps)}"
+    )
+
+    assert victim.name in stranded, {
+        b: (r, hosts.get(r), s.name if s else None) for b, (r, s) in _with_states(runs).items()
+    }
+    assert set(recovered) == set(stranded)
+    assert all(hosts[run] == survivor for run, _ in recovered.values())
+    # The interrupted order was sent once, and the next run booked what the exchange filled.
+    assert sent[cid] == 1
+    assert orders[cid].status == "filled"
+    assert orders[cid].filled_qty == exchange_order.executed_qty
+    # The killed cycle was found and marked by the next cycle of its account; no cycle is left
+    # running (a stranded run that had finished its cycle before the kill is simply done).
+    assert cycles[runs[victim.name]].status == "abandoned"
+    assert [r.run_id for r in cycles.values() if r.status == "running"] == []
+    # The failover waited for the dead holder's slot lease, and not much longer.
+    assert failover < lease + 120
+    assert duplicates == 0
+    assert found_overlaps == []
+    assert set(orders) == set(sent)
