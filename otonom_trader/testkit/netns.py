@@ -259,8 +259,9 @@ class HostNetwork:
         """Kill every process on every host, delete the namespaces and the bridge (idempotent;
         errors are swallowed so one failure does not leave the rest behind)."""
         for process in self._processes:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+            if process.poll() is None:  # not reaped yet: its group id is still ours
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
         for role in self.roles:
             netns = f"{self._netns_base}-{role}"
             if (_NETNS_DIR / netns).exists():
@@ -298,20 +299,9 @@ class HostNetwork:
         self._processes.append(process)
         return process
 
-    def pids(self, role: str) -> list[int]:
-        """The processes running on host ``role``."""
-        return netns_pids(self.hosts[role].netns)
-
     def kill_host(self, role: str) -> list[int]:
         """SIGKILL every process on host ``role`` (a power cut); return the pids killed."""
         return _kill_all(self.hosts[role].netns)
-
-    def role_of_pid(self, pid: int) -> str | None:
-        """The host a process runs on, or ``None`` (the root namespace, or gone)."""
-        for role, host in self.hosts.items():
-            if pid in netns_pids(host.netns):
-                return role
-        return None
 
     def run_in(self, role: str, fn: Callable[[], _T]) -> _T:
         """Call ``fn`` on a new thread moved into host ``role``'s namespace; return its result.
@@ -432,29 +422,3 @@ def free_port(address: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((address, 0))
         return int(sock.getsockname()[1])
-
-
-def wait_for_port(
-    address: str,
-    port: int,
-    timeout: float,
-    *,
-    netns: HostNetwork | None = None,
-    role: str | None = None,
-) -> None:
-    """Return once ``address:port`` accepts a connection (from host ``role`` when given), or
-    raise ``TimeoutError`` after ``timeout`` seconds."""
-
-    def probe() -> bool:
-        with contextlib.suppress(OSError), socket.create_connection((address, port), timeout=2):
-            return True
-        return False
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ok = netns.run_in(role, probe) if netns is not None and role is not None else probe()
-        if ok:
-            return
-        time.sleep(0.2)  # poll interval while a server starts
-    where = f" from host {role}" if role else ""
-    raise TimeoutError(f"{address}:{port} did not accept a connection{where} in {timeout:.0f} s")

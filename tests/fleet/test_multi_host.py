@@ -20,6 +20,7 @@ trading database (each account's cycle intervals).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -38,6 +39,7 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import create_engine, select, text
 
+from otonom_trader.broker.request_budget import VENUE_LIMITS, request_weight
 from otonom_trader.config.compose import PROJECT_ROOT
 from otonom_trader.local_exchange import LocalBinanceExchange
 from otonom_trader.persistence import Database
@@ -308,29 +310,31 @@ def fleet(
     workdir = tmp_path_factory.mktemp("fleet")
     trading_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{fleet_databases[1]}"
     Database(trading_url).dispose()  # migrated once here, not by six first cycles at once
-    exchange_host = host_network.hosts["x"].address
-    exchanges = {
-        account: host_network.run_in("x", lambda: _start_exchange(exchange_host))
-        for account in ACCOUNTS
-    }
-    forwarder = TcpForwarder((host_network.gateway, 0), ("127.0.0.1", 5432)).start()
-    try:
+    with contextlib.ExitStack() as stack:
+        exchange_host = host_network.hosts["x"].address
+        exchanges = {}
+        for account in ACCOUNTS:
+            exchanges[account] = host_network.run_in("x", lambda: _start_exchange(exchange_host))
+            stack.callback(_stop_exchange, exchanges[account])
+        forwarder = stack.enter_context(
+            TcpForwarder((host_network.gateway, 0), ("127.0.0.1", 5432))
+        )
         strategies = workdir / "strategies"
         strategies.mkdir()
         bots = _bots(exchanges, strategies)
         _create_pool(POOL)
-        deployments = deploy_bots(bots, POOL)
-        gateway, port = forwarder.address
         fleet = Fleet(
             network=host_network,
             api_url=prefect_server,
             trading_url=trading_url,
             exchanges=exchanges,
             bots=bots,
-            deployments=deployments,
+            deployments=deploy_bots(bots, POOL),
             worker_logs={role: workdir / f"worker-{role}.log" for role in WORKER_HOSTS},
         )
+        gateway, port = forwarder.address
         for role in WORKER_HOSTS:
+            stack.callback(host_network.kill_host, role)
             env = _clean_env(
                 PREFECT_API_URL=prefect_server,
                 PREFECT_HOME=str(workdir / role / "prefect"),
@@ -340,39 +344,27 @@ def fleet(
                 BINANCE_TESTNET_API_KEY=KEY,
                 BINANCE_TESTNET_API_SECRET=SECRET,
             )
-            with fleet.worker_logs[role].open("w") as out:
-                fleet.workers[role] = host_network.popen(
-                    role,
-                    [
-                        str(PREFECT),
-                        "worker",
-                        "start",
-                        "--pool",
-                        POOL,
-                        "--type",
-                        "process",
-                        "--name",
-                        f"host-{role}",
-                        "--limit",
-                        str(WORKER_LIMIT),
-                    ],
-                    env,
-                    cwd=PROJECT_ROOT,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
+            fleet.workers[role] = _start_worker(host_network, role, env, fleet.worker_logs[role])
         _wait_workers_online(POOL, {f"host-{role}" for role in WORKER_HOSTS}, timeout=120)
         yield fleet
-    finally:
-        for worker in fleet.workers.values() if "fleet" in locals() else []:
-            worker.terminate()
-        for role in WORKER_HOSTS:
-            host_network.kill_host(role)
-        forwarder.close()
-        for exchange in exchanges.values():
-            for fault in exchange.faults.pending:
-                fault.release()
-            exchange.stop()
+
+
+def _start_worker(
+    network: HostNetwork, role: str, env: dict[str, str], log: Path
+) -> subprocess.Popen[Any]:
+    """A process worker of ``POOL`` named ``host-<role>`` on host ``role``, logging to ``log``."""
+    argv = [str(PREFECT), "worker", "start", "--pool", POOL, "--type", "process"]
+    argv += ["--name", f"host-{role}", "--limit", str(WORKER_LIMIT)]
+    with log.open("w") as out:
+        return network.popen(
+            role, argv, env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def _stop_exchange(exchange: LocalBinanceExchange) -> None:
+    for fault in exchange.faults.pending:
+        fault.release()
+    exchange.stop()
 
 
 # -- reading what happened ---------------------------------------------------------------------
@@ -452,6 +444,30 @@ def _order_posts(exchange: LocalBinanceExchange) -> list[Any]:
     return [r for r in list(exchange.requests) if r.method == "POST" and r.path == ORDER_PATH]
 
 
+#: The share of Binance's 6,000 weight per minute a client spends (``RequestBudget``'s headroom).
+WEIGHT_BUDGET = int(VENUE_LIMITS["binance"].limit * 0.9)
+
+
+def peak_weights(fleet: Fleet) -> dict[str, int]:
+    """Per account, the most request weight its exchange counted in any 60 s window, from
+    every host together (Binance's table, as the exchange charges it)."""
+    peaks = {}
+    for account, exchange in fleet.exchanges.items():
+        points = sorted(
+            (r.at.timestamp(), request_weight("binance", r.method, r.path, r.params))
+            for r in list(exchange.requests)
+        )
+        peak = total = first = 0
+        for at, weight in points:
+            total += weight
+            while points[first][0] <= at - 60:
+                total -= points[first][1]
+                first += 1
+            peak = max(peak, total)
+        peaks[account] = peak
+    return peaks
+
+
 def sent_orders(fleet: Fleet) -> Counter[str]:
     """How many times each client order id reached an exchange as a new order."""
     sent: Counter[str] = Counter()
@@ -480,11 +496,12 @@ def test_six_bots_on_two_accounts_run_on_both_hosts(fleet: Fleet) -> None:
     orders = rows_of(fleet, OrderRecord)
     duplicates = sum(1 for count in sent.values() if count > 1)
     found_overlaps = overlaps(list(cycles.values()))
+    weights = peak_weights(fleet)
     print(
         f"\nmulti-host round: bots={len(fleet.bots)} runs={len(runs)} completed={len(completed)} "
         f"traded={len(traded)} hosts={dict(Counter(hosts.get(r, '?') for r in runs.values()))} "
         f"orders sent={sum(sent.values())} duplicates={duplicates} overlaps={len(found_overlaps)} "
-        f"seconds={elapsed:.1f}"
+        f"weight peak/60 s={weights} of budget {WEIGHT_BUDGET} seconds={elapsed:.1f}"
     )
 
     assert completed == {bot.name for bot in fleet.bots}, {
@@ -494,6 +511,7 @@ def test_six_bots_on_two_accounts_run_on_both_hosts(fleet: Fleet) -> None:
     assert {hosts[run] for run in runs.values()} == set(WORKER_HOSTS)
     assert found_overlaps == []
     assert duplicates == 0
+    assert max(weights.values()) <= WEIGHT_BUDGET
     # Every bot bought its symbol once, on its own account's exchange, and booked the fill.
     for bot in fleet.bots:
         exchange_orders = [
@@ -623,6 +641,7 @@ def test_a_host_killed_mid_order_leaves_its_bots_to_the_other_host(fleet: Fleet)
     all_back = max(seconds for _, seconds in recovered.values())
     found_overlaps = overlaps(list(cycles.values()))
     duplicates = sum(1 for count in sent.values() if count > 1)
+    weights = peak_weights(fleet)
     print(
         f"\nmulti-host failover: killed host {dead} ({len(killed)} processes, "
         f"{reaction:.2f} s after the order reached the exchange) while "
@@ -631,7 +650,7 @@ def test_a_host_killed_mid_order_leaves_its_bots_to_the_other_host(fleet: Fleet)
         f"{ {b: round(s, 1) for b, (_, s) in recovered.items()} } s; "
         f"failover={failover:.1f} s, all back={all_back:.1f} s (slot lease {lease:.0f} s); "
         f"orders sent={sum(sent.values())} duplicates={duplicates} "
-        f"overlaps={len(found_overlaps)}"
+        f"overlaps={len(found_overlaps)} weight peak/60 s={weights}"
     )
 
     assert victim.name in stranded, {
@@ -651,4 +670,5 @@ def test_a_host_killed_mid_order_leaves_its_bots_to_the_other_host(fleet: Fleet)
     assert failover < lease + 120
     assert duplicates == 0
     assert found_overlaps == []
+    assert max(weights.values()) <= WEIGHT_BUDGET
     assert set(orders) == set(sent)
