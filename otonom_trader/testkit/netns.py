@@ -303,6 +303,13 @@ class HostNetwork:
         """SIGKILL every process on host ``role`` (a power cut); return the pids killed."""
         return _kill_all(self.hosts[role].netns)
 
+    def role_of_pid(self, pid: int) -> str | None:
+        """The host process ``pid`` runs on, or ``None`` (the root namespace, or gone)."""
+        for role, host in self.hosts.items():
+            if pid in netns_pids(host.netns):
+                return role
+        return None
+
     def run_in(self, role: str, fn: Callable[[], _T]) -> _T:
         """Call ``fn`` on a new thread moved into host ``role``'s namespace; return its result.
 

@@ -64,6 +64,8 @@ PRICES = {"BTC/USDT": Decimal("50000"), "ETH/USDT": Decimal("3000"), "LTC/USDT":
 ACCOUNTS = ("acct1", "acct2")
 ORDER_PATH = "/api/v3/order"
 SUBMITTED = re.compile(r"Worker 'host-(\w+)' submitting flow run '([0-9a-f-]{36})'")
+#: Both workers may pick the same scheduled run; the server lets one of them have it.
+ABORTED = re.compile(r"Aborted submission of flow run '([0-9a-f-]{36})'")
 #: Generous: six cycles on two busy cores, each flow run a fresh Python process.
 ROUND_TIMEOUT_S = 150.0
 
@@ -105,11 +107,15 @@ class Fleet:
     workers: dict[str, subprocess.Popen[Any]] = field(default_factory=dict)
 
     def host_of_runs(self) -> dict[str, str]:
-        """Flow run id → the host whose worker submitted it (from the workers' own logs)."""
+        """Flow run id → the host whose worker ran it (from the workers' own logs: a worker
+        that picked a run another worker already had logs that it aborted its submission)."""
         hosts: dict[str, str] = {}
         for role, log in self.worker_logs.items():
-            for match in SUBMITTED.finditer(log.read_text(errors="replace")):
-                hosts[match.group(2)] = role
+            lines = log.read_text(errors="replace")
+            aborted = set(ABORTED.findall(lines))
+            for match in SUBMITTED.finditer(lines):
+                if match.group(2) not in aborted:
+                    hosts[match.group(2)] = role
         return hosts
 
 
@@ -524,15 +530,20 @@ def test_six_bots_on_two_accounts_run_on_both_hosts(fleet: Fleet) -> None:
     assert all(o.status == "filled" for o in orders), [(o.symbol, o.status) for o in orders]
 
 
-def _submitted_by(fleet: Fleet, run_id: str, timeout: float) -> str:
-    """The host whose worker submitted ``run_id`` (its log line may trail the run's start)."""
+def _running_on(fleet: Fleet, run_id: str, timeout: float) -> str:
+    """The host whose process runs ``run_id`` now: Prefect's ``infrastructure_pid``
+    (``host:pid``, set by the worker that started it) looked up among the hosts' processes."""
+    from prefect.client.orchestration import get_client
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        host = fleet.host_of_runs().get(run_id)
-        if host is not None:
-            return host
-        time.sleep(0.2)  # poll the worker logs
-    raise TimeoutError(f"no worker logged submitting flow run {run_id}")
+        with get_client(sync_client=True) as client:
+            pid = client.read_flow_run(uuid.UUID(run_id)).infrastructure_pid
+        role = fleet.network.role_of_pid(int(pid.rsplit(":", 1)[-1])) if pid else None
+        if role is not None:
+            return role
+        time.sleep(0.2)  # the worker records the pid just after starting the process
+    raise TimeoutError(f"flow run {run_id} runs on no host")
 
 
 def _with_states(runs: dict[str, str]) -> dict[str, tuple[str, Any]]:
@@ -614,7 +625,7 @@ def test_a_host_killed_mid_order_leaves_its_bots_to_the_other_host(fleet: Fleet)
         for b in fleet.bots
         if b.account == ACCOUNTS[0] and b.symbol.replace("/", "") == in_flight.params["symbol"]
     )
-    dead = _submitted_by(fleet, runs[victim.name], timeout=30)
+    dead = _running_on(fleet, runs[victim.name], timeout=30)
     survivor = next(role for role in WORKER_HOSTS if role != dead)
     killed_at = time.monotonic()
     killed = fleet.network.kill_host(dead)
