@@ -15,6 +15,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 
+#: How long the account's slot stays taken without a renewal. Prefect's client renews the lease
+#: while the run holds the slot, so a long cycle keeps it; a run whose process dies (a worker
+#: killed mid-cycle) gives it up this long after its last renewal instead of Prefect's default
+#: 300 s, so the account's next run is not held back for five minutes. 60 s is the server's
+#: minimum.
+SLOT_LEASE_SECONDS = 60.0
+
+
 @dataclass
 class AccountSlot:
     """Whether the account's slot was taken, and if not, why."""
@@ -72,7 +80,13 @@ def account_concurrency(account_id: str, wait_seconds: float) -> Iterator[Accoun
     slot = AccountSlot(limit_name(account_id))
     for attempt in (1, 2):
         try:
-            with concurrency(slot.name, occupy=1, timeout_seconds=wait_seconds, strict=True):
+            with concurrency(
+                slot.name,
+                occupy=1,
+                timeout_seconds=wait_seconds,
+                lease_duration=SLOT_LEASE_SECONDS,
+                strict=True,
+            ):
                 slot.acquired = True
                 yield slot
                 return
