@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-
 #: How long the account's slot stays taken without a renewal. Prefect's client renews the lease
 #: while the run holds the slot, so a long cycle keeps it; a run whose process dies (a worker
 #: killed mid-cycle) gives it up this long after its last renewal instead of Prefect's default
