@@ -290,7 +290,7 @@ class AlertEngine:
         message = transition_message(transition, event_id)
         targets = self._targets(AlertEvent.KILL_SWITCH, ROUTING_SEVERITY)
         # The switch's own bot: a bot's book names it; the account's switch is no one bot's.
-        bot = bot_of_book(transition.book) if self.bot else None
+        bot = bot_of_book(transition.book)
         body = self._compose_body(
             message.body,
             AlertEvent.KILL_SWITCH,
@@ -522,7 +522,7 @@ class AlertEngine:
 
     def _named(self, bot: str | None) -> str:
         """`` [bot a @ account]`` for a title when a bot is named (empty otherwise)."""
-        if not self.bot:
+        if not (self.bot or bot):
             return ""
         who = f"bot {bot}" if bot else "all bots"
         return f" [{who} @ {self.account_id}]" if self.account_id else f" [{who}]"
@@ -537,7 +537,7 @@ class AlertEngine:
         bot: str | None = None,
     ) -> str:
         lines = [body.rstrip(), "", f"Event: {event.value} · severity: {severity.value}"]
-        if self.bot:
+        if self.bot or bot:
             who = f"Bot: {bot}" if bot else "Bots: every bot on the account"
             lines.append(f"{who} · account: {self.account_id or 'unknown'}")
         if self.mode:

@@ -26,11 +26,13 @@ from otonom_trader.config.errors import ConfigError
 from otonom_trader.home import otonom_home
 from otonom_trader.persistence import Database, DatabaseError
 from otonom_trader.shadow.report import (
+    ShadowBooks,
     build_report,
     plot_equity_curves,
     render_pairs,
     render_report,
     shadow_books,
+    shadow_books_of_bot,
 )
 
 DEFAULT_WINDOW = timedelta(days=7)
@@ -134,9 +136,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--until", help="end: ISO date/datetime or a span back (default now)")
     parser.add_argument("--run-id", help="only the pairs of this daemon run")
-    parser.add_argument(
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
         "--account",
         help="the account whose books to compare (default: the one used most recently)",
+    )
+    scope.add_argument(
+        "--bot",
+        help="the named bot whose books to compare (its paper book and its own book)",
     )
     parser.add_argument(
         "--plot",
@@ -159,6 +166,17 @@ def handler(args: argparse.Namespace) -> int:
     return run_shadow_report(args, now=datetime.now(UTC), console=Console())
 
 
+def _books(db: Database, args: argparse.Namespace) -> ShadowBooks:
+    """The books to compare: a named bot's (``--bot``), an account's, or the account used most
+    recently. An unknown bot is a ``ConfigError``, an unknown account a ``LookupError``."""
+    bot = getattr(args, "bot", None)
+    if bot is None:
+        return shadow_books(db, getattr(args, "account", None))
+    from otonom_trader.fleet.scope import Fleet
+
+    return shadow_books_of_bot(Fleet.read(db).require_bot(bot))
+
+
 def run_shadow_report(args: argparse.Namespace, *, now: datetime, console: Console) -> int:
     """The command with the clock and the console injected (tests pass their own)."""
     try:
@@ -174,9 +192,12 @@ def run_shadow_report(args: argparse.Namespace, *, now: datetime, console: Conso
         return 2
     try:
         try:
-            books = shadow_books(db, getattr(args, "account", None))
+            books = _books(db, args)
         except LookupError as exc:
             print(f"{_PROG}: --account: {exc}", file=sys.stderr)
+            return 2
+        except ConfigError as exc:
+            print(f"{_PROG}: {exc}", file=sys.stderr)
             return 2
         report = build_report(db, since=since, until=until, run_id=args.run_id, books=books)
         render_report(report, console)
