@@ -157,7 +157,9 @@ def build_context(
         uses_broker=broker is not None,
         paper=mode is not ExecutionMode.LIVE or app.mode.paper_book_in_live,
     )
-    capital = bot_capital(app, uses_broker=broker is not None)
+    capital = app.bot.allocation(
+        uses_broker=broker is not None, paper_cash=app.paper.initial_cash, quote=quote
+    )
     paper: PaperBroker | None = None
     if books.paper is not None:
         paper_cfg = app.paper if capital is None else replace(app.paper, initial_cash=capital)
@@ -275,23 +277,6 @@ def build_context(
         books=books,
         account_switch=switches.account,
     )
-
-
-def bot_capital(app: AppConfig, *, uses_broker: bool) -> float | None:
-    """A named bot's allocation (``bot.capital``), ``None`` for the unnamed bot. A named bot on
-    an exchange account must have one: without it, it would size from the whole account —
-    every other bot's money included."""
-    if not app.bot.named:
-        return None
-    if app.bot.capital > 0:
-        return float(app.bot.capital)
-    if uses_broker:
-        raise ConfigError(
-            f"bot {app.bot.name!r} trades an exchange account other bots may share: set its "
-            f"allocation, bot.capital=<amount in {app.broker.quote_asset}>",
-            key="bot.capital",
-        )
-    return float(app.paper.initial_cash)
 
 
 def open_bot_book(db: Database, book: str, capital: float, quote: str) -> None:

@@ -17,7 +17,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from otonom_trader.config.errors import require
+from otonom_trader.config.errors import ConfigError, require
 
 #: Lower-case letters, digits, ``-`` and ``_``; starts with a letter or digit; at most 24 chars
 #: (it becomes part of book names and Prefect deployment names).
@@ -56,3 +56,20 @@ class BotConfig:
     def named(self) -> bool:
         """True for a bot of a fleet (``bot.name`` set)."""
         return self.name != ""
+
+    def allocation(self, *, uses_broker: bool, paper_cash: float, quote: str) -> float | None:
+        """The cash the bot's own book starts with: ``capital``; in PAPER, ``paper_cash`` when
+        none is given; ``None`` for the unnamed bot (the whole account is its money). A named
+        bot on an exchange account without one is refused (``ConfigError``): it would size from
+        the whole account, every other bot's money included."""
+        if not self.named:
+            return None
+        if self.capital > 0:
+            return float(self.capital)
+        if uses_broker:
+            raise ConfigError(
+                f"bot {self.name!r} trades an exchange account other bots may share: set its "
+                f"allocation, bot.capital=<amount in {quote}>",
+                key="bot.capital",
+            )
+        return float(paper_cash)

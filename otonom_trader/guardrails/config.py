@@ -37,8 +37,8 @@ class AccountGuardConfig:
 
     def __post_init__(self) -> None:
         require_booleans(self)
-        require_pct(self.max_daily_loss_pct, "account.max_daily_loss_pct")
-        require_pct(self.max_drawdown_pct, "account.max_drawdown_pct")
+        require_pct(self.max_daily_loss_pct, "max_daily_loss_pct")
+        require_pct(self.max_drawdown_pct, "max_drawdown_pct")
 
 
 @dataclass

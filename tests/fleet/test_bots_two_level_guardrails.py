@@ -62,6 +62,8 @@ def test_bot_loss_halts_its_bot_only_and_account_loss_halts_every_bot_across_a_r
     assert _sent(first["btc"]) == 1 and _sent(first["eth"]) == 1  # each bought its own coin
     account = fleet.account  # one account, shared
     assert len(exchange.orders) == 2
+    # Each sized from its own 2,000 (50 %), not from the account's 15,000.
+    assert all(990 <= o.cumm_quote_qty <= 1000 for o in exchange.orders)
 
     # BTC -10 %: bot btc loses ~5 % of its 2,000 (limit 3 %), the account ~4 % (limit 6 %).
     fleet.clock.advance()
