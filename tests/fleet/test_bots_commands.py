@@ -228,3 +228,15 @@ def test_shadow_report_compares_one_bots_books(
     assert status == 0, err
     assert 0 < pairs < everyone  # beta's pairs are left out
     assert f"{pairs} shadow pairs" in out and plot.is_file()
+
+
+def test_shadow_report_by_default_reports_every_bot(
+    fleet: FleetDb, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    plot = tmp_path / "all.png"
+    window = ("--since", "2026-11-29", "--until", "2026-12-01")
+    status, out, err = fleet.run(capsys, "shadow-report", *window, "--plot", str(plot))
+
+    assert status == 0, err
+    assert "bot alpha" in out and "bot beta" in out
+    assert (tmp_path / "all-alpha.png").is_file() and (tmp_path / "all-beta.png").is_file()
