@@ -276,8 +276,10 @@ def status_command(args: argparse.Namespace) -> int:
         _print_books(console, switches, _database(args))
         if args.account is None and getattr(args, "bot", None) is None:
             return 0
+    # An account that named bots share is guarded by the account level's limits.
+    shared = {a for a in Fleet.read(_database(args)).bots.values() if a is not None}
     for switch in switches:
-        _print_book_detail(console, switch, args.limit)
+        _print_book_detail(console, switch, args.limit, account_level=switch.book in shared)
     return 0
 
 
@@ -310,7 +312,9 @@ def _print_books(console: Console, switches: list[KillSwitch], db: Database) -> 
     console.print(table)
 
 
-def _print_book_detail(console: Console, switch: KillSwitch, limit: int) -> None:
+def _print_book_detail(
+    console: Console, switch: KillSwitch, limit: int, *, account_level: bool = False
+) -> None:
     detail = switch.detail()
     state = "[bold red]ACTIVE[/] (trading halted)" if detail.active else "[green]clear[/]"
     table = Table(title=f"kill-switch — book '{escape(switch.book)}'", show_header=False)
@@ -326,12 +330,20 @@ def _print_book_detail(console: Console, switch: KillSwitch, limit: int) -> None
     if detail.numbers:
         table.add_row("numbers", escape(json.dumps(dict(detail.numbers), sort_keys=True)))
     cfg = switch.cfg
-    table.add_row(
-        "limits",
-        f"daily loss {cfg.max_daily_loss_pct}% · drawdown {cfg.max_drawdown_pct}% · "
-        f"{cfg.max_consecutive_losses} losses in a row · {cfg.halt_policy}"
-        + ("" if cfg.enabled else " · [yellow]guardrails OFF[/]"),
-    )
+    if account_level:
+        table.add_row(
+            "limits",
+            f"account level (every bot): daily loss {cfg.account.max_daily_loss_pct}% · "
+            f"drawdown {cfg.account.max_drawdown_pct}%"
+            + ("" if cfg.enabled and cfg.account.enabled else " · [yellow]OFF[/]"),
+        )
+    else:
+        table.add_row(
+            "limits",
+            f"daily loss {cfg.max_daily_loss_pct}% · drawdown {cfg.max_drawdown_pct}% · "
+            f"{cfg.max_consecutive_losses} losses in a row · {cfg.halt_policy}"
+            + ("" if cfg.enabled else " · [yellow]guardrails OFF[/]"),
+        )
     console.print(table)
     events = switch.history(limit)
     if events:

@@ -201,6 +201,8 @@ def test_kill_switch_by_bot_halts_that_bot_and_by_account_halts_every_bot(
     with fleet.db().session() as session:
         titles = list(session.scalars(select(AlertOutboxRecord.title)))
     assert any("[bot alpha" in title for title in titles)
+    _, detail, _ = fleet.run(capsys, "kill-switch", "status", "--account", fleet.account)
+    assert "account level (every bot): daily loss 10.0%" in detail
 
 
 def test_shadow_report_compares_one_bots_books(
