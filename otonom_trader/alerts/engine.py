@@ -291,12 +291,16 @@ class AlertEngine:
         targets = self._targets(AlertEvent.KILL_SWITCH, ROUTING_SEVERITY)
         # The switch's own bot: a bot's book names it; the account's switch is no one bot's.
         bot = bot_of_book(transition.book)
+        account = self.account_id or transition.account_id
+        every_bot = transition.every_bot
         body = self._compose_body(
             message.body,
             AlertEvent.KILL_SWITCH,
             message.severity,
             _aware(transition.at),
             bot=bot,
+            account=account,
+            every_bot=every_bot,
         )
         AlertOutbox.add_transition(
             session,
@@ -304,14 +308,16 @@ class AlertEngine:
             book=transition.book,
             state_after=message.state_after,
             severity=message.severity.value,
-            title=MASKER.mask(f"{TITLE_PREFIX}{self._named(bot)} {message.title}"),
+            title=MASKER.mask(
+                f"{TITLE_PREFIX}{self._named(bot, account, every_bot)} {message.title}"
+            ),
             body=MASKER.mask(body),
             dedupe_key=message.dedupe_key,
             channels=[c.name for c in targets],
             now=_aware(transition.at),
             max_attempts=self.config.max_attempts,
             no_channel_note=self._no_channel_note(),
-            owner=(bot, self.account_id),
+            owner=(bot, account),
         )
 
     def notify_portfolio_alert(
@@ -520,12 +526,14 @@ class AlertEngine:
             if channel.name not in routes or routes[channel.name].accepts(event, severity)
         ]
 
-    def _named(self, bot: str | None) -> str:
-        """`` [bot a @ account]`` for a title when a bot is named (empty otherwise)."""
-        if not (self.bot or bot):
+    def _named(self, bot: str | None, account: str | None = None, every_bot: bool = False) -> str:
+        """`` [bot a @ account]`` (or ``[all bots @ account]``) for a title when a bot is named
+        (empty otherwise)."""
+        if not (self.bot or bot or every_bot):
             return ""
         who = f"bot {bot}" if bot else "all bots"
-        return f" [{who} @ {self.account_id}]" if self.account_id else f" [{who}]"
+        account = account or self.account_id
+        return f" [{who} @ {account}]" if account else f" [{who}]"
 
     def _compose_body(
         self,
@@ -535,11 +543,13 @@ class AlertEngine:
         now: datetime,
         *,
         bot: str | None = None,
+        account: str | None = None,
+        every_bot: bool = False,
     ) -> str:
         lines = [body.rstrip(), "", f"Event: {event.value} · severity: {severity.value}"]
-        if self.bot or bot:
+        if self.bot or bot or every_bot:
             who = f"Bot: {bot}" if bot else "Bots: every bot on the account"
-            lines.append(f"{who} · account: {self.account_id or 'unknown'}")
+            lines.append(f"{who} · account: {account or self.account_id or 'unknown'}")
         if self.mode:
             lines.append(f"Mode: {self.mode}")
         lines.append(f"Time: {now:%Y-%m-%d %H:%M:%S} UTC")

@@ -68,6 +68,7 @@ def build_switches(
         on_transition_tx=on_transition_tx,
         guardrails=build_account_guardrails(app.guardrails),
         account_id=books.account_id,
+        every_bot=True,
     )
     return BotSwitches(own, account)
 

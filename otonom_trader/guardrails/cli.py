@@ -159,7 +159,16 @@ def controls_for(app: AppConfig, db: Database, books: list[str], *, for_change: 
         from otonom_trader.alerts.engine import AlertEngine
 
         alerts = AlertEngine(app.alerts, db=db, mode=str(app.mode.name))
-    controls = _Controls([KillSwitch(db, app.guardrails, book) for book in books], alerts)
+    fleet = Fleet.read(db)
+
+    def switch_of(book: str) -> KillSwitch:
+        # A bot's switch knows its bot and account (written on its rows, named in its alerts).
+        bot = bot_of_book(book)
+        account = fleet.bots.get(bot) if bot else (book if book in fleet.accounts else None)
+        shared = bot is None and account is not None and account in fleet.bots.values()
+        return KillSwitch(db, app.guardrails, book, bot=bot, account_id=account, every_bot=shared)
+
+    controls = _Controls([switch_of(book) for book in books], alerts)
     if alerts is not None:
         # An emergency stop (no scope) is one announcement, the all-books switch's: the books it
         # halts or clears record their events but are not announced one by one.

@@ -90,6 +90,10 @@ class KillSwitchTransition:
     at: datetime
     actor: str
     manual: bool
+    #: The account of the switch's book, when known (alerts name it).
+    account_id: str | None = None
+    #: True for the switch of an account that named bots share: it halts every one of them.
+    every_bot: bool = False
 
     @property
     def message(self) -> str:
@@ -160,6 +164,7 @@ class KillSwitch:
         guardrails: list[Guardrail] | None = None,
         bot: str | None = None,
         account_id: str | None = None,
+        every_bot: bool = False,
     ) -> None:
         if not book or len(book) > _MAX_BOOK:
             raise ValueError(f"book must be 1..{_MAX_BOOK} characters, got {book!r}")
@@ -176,6 +181,8 @@ class KillSwitch:
         #: ``None`` for an account's or the unnamed bot's switch; the account it trades).
         self.bot = bot
         self.account_id = account_id
+        #: The switch of an account that named bots share (its transitions halt all of them).
+        self.every_bot = every_bot
         self._by_name = {g.name: g for g in self.guardrails}
 
     # ------------------------------------------------------------------ evaluation
@@ -544,7 +551,17 @@ class KillSwitch:
             account_id=self.account_id,
         )
         session.add(event)
-        result = KillSwitchTransition(kind, self.book, reason, _frozen(numbers), now, actor, manual)
+        result = KillSwitchTransition(
+            kind,
+            self.book,
+            reason,
+            _frozen(numbers),
+            now,
+            actor,
+            manual,
+            self.account_id,
+            self.every_bot,
+        )
         if transition and self.on_transition_tx is not None:
             session.flush()  # the event's id (and the version check, as the commit would do)
             self.on_transition_tx(session, result, event.id)

@@ -199,8 +199,19 @@ def test_kill_switch_by_bot_halts_that_bot_and_by_account_halts_every_bot(
     assert beta_after.guard_active
     assert not any(line.filled_qty > 0 for line in beta_after.orders)
     with fleet.db().session() as session:
-        titles = list(session.scalars(select(AlertOutboxRecord.title)))
-    assert any("[bot alpha" in title for title in titles)
+        alerts = session.execute(
+            select(AlertOutboxRecord.title, AlertOutboxRecord.body, AlertOutboxRecord.bot).where(
+                AlertOutboxRecord.event == "kill_switch"
+            )
+        ).all()
+    # The bot's trip names the bot and its account; the account's names every bot on it.
+    assert any(
+        f"[bot alpha @ {fleet.account}]" in title
+        and f"Bot: alpha · account: {fleet.account}" in body
+        and bot == "alpha"
+        for title, body, bot in alerts
+    )
+    assert any(f"[all bots @ {fleet.account}]" in title for title, _, _ in alerts)
     _, detail, _ = fleet.run(capsys, "kill-switch", "status", "--account", fleet.account)
     assert "account level (every bot): daily loss 10.0%" in detail
 

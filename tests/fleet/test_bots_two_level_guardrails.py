@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 from bots_fleet import BotFleet, local_exchange
+from sqlalchemy import select
 
 from otonom_trader.daemon.summary import RunSummary
 from otonom_trader.fleet.books import bot_book
+from otonom_trader.persistence.alert_models import AlertOutboxRecord
 
 #: BTC closes of the candles closing at T0 + 1 h, + 2 h, + 3 h (and the exchange's price then).
 BTC_AFTER = (Decimal("45000"), Decimal("38000"), Decimal("38000"))
@@ -36,7 +38,7 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BotFleet]
             exchange,
             {"btc": "BTC", "eth": "ETH"},
             overrides=[
-                "alerts.enabled=false",
+                "alerts.enabled=true",  # no channel: alerts are recorded, not sent
                 "guardrails.max_daily_loss_pct=3",
                 "guardrails.account.max_daily_loss_pct=6",
             ],
@@ -48,6 +50,15 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BotFleet]
             yield fleet
         finally:
             fleet.close()
+
+
+def _kill_switch_alerts(fleet: BotFleet) -> list[str]:
+    with fleet.daemons["btc"].context.db.session() as session:
+        return list(
+            session.scalars(
+                select(AlertOutboxRecord.title).where(AlertOutboxRecord.event == "kill_switch")
+            )
+        )
 
 
 def _sent(summary: RunSummary) -> int:
@@ -88,6 +99,9 @@ def test_bot_loss_halts_its_bot_only_and_account_loss_halts_every_bot_across_a_r
     assert not fleet.switch(bot_book("eth")).status()[0]  # its own profile is not breached
     assert all(_sent(summary) == 0 for summary in third.values())
     assert len(exchange.orders) == 3
+    titles = _kill_switch_alerts(fleet)
+    assert any(f"[bot btc @ {account}]" in title for title in titles)
+    assert any(f"[all bots @ {account}]" in title for title in titles)
 
     # A restart (new daemons, contexts and connections on the same database) is still halted.
     fleet.start()
