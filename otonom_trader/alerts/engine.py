@@ -60,6 +60,7 @@ from otonom_trader.alerts.transitions import (
     live_states,
     transition_message,
 )
+from otonom_trader.fleet.books import bot_of_book
 from otonom_trader.persistence.database import Database
 from otonom_trader.persistence.models import utc_now
 
@@ -201,7 +202,14 @@ class AlertEngine:
         *,
         mode: str | None = None,
         deliver_immediately: bool = True,
+        bot: str | None = None,
+        account_id: str | None = None,
     ) -> None:
+        #: The named bot of a fleet and the account it trades: named in every alert's title and
+        #: body, written on its outbox rows, and part of its dedupe key (two bots with the same
+        #: trouble are two alerts). ``None``: the unnamed bot, texts as before.
+        self.bot = bot or None
+        self.account_id = account_id or None
         if config is None:
             self.config = AlertsConfig()
             source = "alerts."
@@ -281,8 +289,18 @@ class AlertEngine:
         state change rolls back with it (a transition is never committed unannounced)."""
         message = transition_message(transition, event_id)
         targets = self._targets(AlertEvent.KILL_SWITCH, ROUTING_SEVERITY)
+        # The switch's own bot: a bot's book names it; the account's switch is no one bot's.
+        bot = bot_of_book(transition.book)
+        account = self.account_id or transition.account_id
+        every_bot = transition.every_bot
         body = self._compose_body(
-            message.body, AlertEvent.KILL_SWITCH, message.severity, _aware(transition.at)
+            message.body,
+            AlertEvent.KILL_SWITCH,
+            message.severity,
+            _aware(transition.at),
+            bot=bot,
+            account=account,
+            every_bot=every_bot,
         )
         AlertOutbox.add_transition(
             session,
@@ -290,13 +308,16 @@ class AlertEngine:
             book=transition.book,
             state_after=message.state_after,
             severity=message.severity.value,
-            title=MASKER.mask(f"{TITLE_PREFIX} {message.title}"),
+            title=MASKER.mask(
+                f"{TITLE_PREFIX}{self._named(bot, account, every_bot)} {message.title}"
+            ),
             body=MASKER.mask(body),
             dedupe_key=message.dedupe_key,
             channels=[c.name for c in targets],
             now=_aware(transition.at),
             max_attempts=self.config.max_attempts,
             no_channel_note=self._no_channel_note(),
+            owner=(bot, account),
         )
 
     def notify_portfolio_alert(
@@ -505,8 +526,30 @@ class AlertEngine:
             if channel.name not in routes or routes[channel.name].accepts(event, severity)
         ]
 
-    def _compose_body(self, body: str, event: AlertEvent, severity: Severity, now: datetime) -> str:
+    def _named(self, bot: str | None, account: str | None = None, every_bot: bool = False) -> str:
+        """`` [bot a @ account]`` (or ``[all bots @ account]``) for a title when a bot is named
+        (empty otherwise)."""
+        if not (self.bot or bot or every_bot):
+            return ""
+        who = f"bot {bot}" if bot else "all bots"
+        account = account or self.account_id
+        return f" [{who} @ {account}]" if account else f" [{who}]"
+
+    def _compose_body(
+        self,
+        body: str,
+        event: AlertEvent,
+        severity: Severity,
+        now: datetime,
+        *,
+        bot: str | None = None,
+        account: str | None = None,
+        every_bot: bool = False,
+    ) -> str:
         lines = [body.rstrip(), "", f"Event: {event.value} · severity: {severity.value}"]
+        if self.bot or bot or every_bot:
+            who = f"Bot: {bot}" if bot else "Bots: every bot on the account"
+            lines.append(f"{who} · account: {account or self.account_id or 'unknown'}")
         if self.mode:
             lines.append(f"Mode: {self.mode}")
         lines.append(f"Time: {now:%Y-%m-%d %H:%M:%S} UTC")
@@ -525,8 +568,10 @@ class AlertEngine:
         max_attempts: int | None = None,
     ) -> AlertReport:
         when = _aware(now) if now is not None else self._now()
-        full_title = MASKER.mask(f"{TITLE_PREFIX} {title}")
-        full_body = MASKER.mask(self._compose_body(body, event, severity, when))
+        full_title = MASKER.mask(f"{TITLE_PREFIX}{self._named(self.bot)} {title}")
+        full_body = MASKER.mask(self._compose_body(body, event, severity, when, bot=self.bot))
+        if self.bot and dedupe_key:
+            dedupe_key = f"{self.bot}:{dedupe_key}"
         targets = self._targets(event, severity) if channels is None else channels
         no_channel_note = self._no_channel_note()
         try:
@@ -541,6 +586,7 @@ class AlertEngine:
                 cooldown=timedelta(minutes=self.config.dedupe_cooldown_minutes),
                 max_attempts=max_attempts or self.config.max_attempts,
                 no_channel_note=no_channel_note,
+                owner=(self.bot, self.account_id),
             )
         except Exception as exc:  # noqa: BLE001 - no database: still tell someone
             return self._send_unrecorded(event, severity, full_title, full_body, targets, exc)

@@ -105,12 +105,14 @@ class AlertOutbox:
         cooldown: timedelta,
         max_attempts: int,
         no_channel_note: str = "no channel configured",
+        owner: tuple[str | None, str | None] = (None, None),
     ) -> list[Enqueued]:
         """Record the alert for each channel (one transaction) unless it repeats a row of the
         same ``dedupe_key`` and channel created within ``cooldown``.
 
         With no channel, one ``suppressed`` row on channel ``none`` keeps the alert on record.
         Duplicates get no new row: ``Enqueued.duplicate`` points at the earlier one.
+        ``owner`` is the ``(bot, account_id)`` the alert is about, written on each row.
         """
         targets = list(channels) or [NO_CHANNEL]
         result: list[Enqueued] = []
@@ -146,6 +148,8 @@ class AlertOutbox:
                     note=None if channel != NO_CHANNEL else no_channel_note,
                     created_at=now,
                     next_attempt_at=now if channel != NO_CHANNEL else None,
+                    bot=owner[0],
+                    account_id=owner[1],
                 )
                 session.add(rec)
                 fresh.append((channel, rec))
@@ -168,6 +172,7 @@ class AlertOutbox:
         now: datetime,
         max_attempts: int,
         no_channel_note: str = "no channel configured",
+        owner: tuple[str | None, str | None] = (None, None),
     ) -> list[AlertOutboxRecord]:
         """Record one kill-switch transition for each channel in ``session`` (the caller's
         transaction: nothing is committed here). With no channel, one ``suppressed`` row on
@@ -198,6 +203,8 @@ class AlertOutbox:
                 note=None if channel != NO_CHANNEL else no_channel_note,
                 created_at=now,
                 next_attempt_at=now if channel != NO_CHANNEL else None,
+                bot=owner[0],
+                account_id=owner[1],
                 transition_id=transition_id,
                 book=book[:32],
                 state_after=state_after,

@@ -122,6 +122,8 @@ class GuardedBroker(Broker):
             database.
         equity_fn: the executing book's equity now; default: valued from ``raw_broker``.
         clock: aware UTC ``now``; default: the system clock.
+        account_guard: for a named bot sharing its account, the account-level switch's decision
+            evaluated on the account's total equity; ``None`` otherwise.
     """
 
     def __init__(
@@ -132,8 +134,12 @@ class GuardedBroker(Broker):
         kill_switch: KillSwitch | None = None,
         equity_fn: Callable[[], Decimal] | None = None,
         clock: Callable[[], datetime] | None = None,
+        account_guard: Callable[[], GuardDecision] | None = None,
     ) -> None:
         self.raw_broker = raw_broker
+        #: A named bot's second level: the shared account's switch, evaluated on the account's
+        #: total equity (``None``: the one switch above is the account's own).
+        self._account_guard = account_guard
         self.guard_cfg = guard_cfg
         if kill_switch is None:
             from otonom_trader.persistence.database import Database
@@ -156,8 +162,14 @@ class GuardedBroker(Broker):
     # ------------------------------------------------------------------ the gate
 
     def evaluate(self) -> GuardDecision:
-        """Re-evaluate the guardrails on the equity now (what ``place_order`` does first)."""
-        return self.kill_switch.evaluate(self._equity_fn(), self._clock())
+        """Re-evaluate the guardrails on the equity now (what ``place_order`` does first): the
+        bot's own switch, then — for a bot sharing its account — the account's; halted when
+        either is."""
+        decision = self.kill_switch.evaluate(self._equity_fn(), self._clock())
+        if self._account_guard is None:
+            return decision
+        account = self._account_guard()
+        return decision if decision.active or not account.active else account
 
     def check_order(self, req: OrderRequest) -> GuardDecision:
         """Raise if ``req`` may not be sent now: ``KillSwitchError`` while halted, then

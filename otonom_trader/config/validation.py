@@ -203,6 +203,12 @@ def check_inputs(app: AppConfig) -> None:
     if trades and app.broker.kind == "sim":
         _check_sim_account(app)
     _check_alerts(app)
+    # A named bot on an exchange account needs its allocation (raises without one).
+    app.bot.allocation(
+        uses_broker=mode.uses_broker,
+        paper_cash=app.paper.initial_cash,
+        quote=app.broker.quote_asset,
+    )
     from otonom_trader.persistence.database import preflight
 
     preflight(app.db.url)

@@ -11,13 +11,13 @@ import os
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from otonom_trader.accounts.identity import PAPER_ACCOUNT_ID, Account
+from otonom_trader.accounts.identity import Account
 from otonom_trader.broker.base import Broker
 from otonom_trader.broker.factory import build_broker
 from otonom_trader.broker.guarded import GuardedBroker
@@ -26,6 +26,8 @@ from otonom_trader.config.schema import AppConfig
 from otonom_trader.config.validation import resolve_project_path
 from otonom_trader.execution.engine import BROKER_ROLE, PAPER_ROLE, ExecutionEngine, ExecutionLeg
 from otonom_trader.execution.reconcile import Reconciler
+from otonom_trader.fleet.books import BotBooks
+from otonom_trader.fleet.guards import account_level, build_switches
 from otonom_trader.guardrails.kill_switch import KillSwitch
 from otonom_trader.home import otonom_home
 from otonom_trader.market.candles import MarketDataSource
@@ -33,6 +35,7 @@ from otonom_trader.market.sources import build_market_data
 from otonom_trader.mode import ExecutionMode
 from otonom_trader.paper.broker import PaperBroker
 from otonom_trader.persistence.database import Database, describe_url, resolve_url
+from otonom_trader.portfolio.ledger import ensure_account, value_book
 from otonom_trader.strategy.model import Strategy, load_strategy
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,11 @@ class CycleContext:
     #: Threads for the cycle's requests in flight at once (``execution.io_workers``; ``None``
     #: when it is 1: everything in turn).
     pool: ThreadPoolExecutor | None = None
+    #: The books of the bot (``otonom_trader.fleet.books``); set by ``build_context``.
+    books: BotBooks | None = None
+    #: The account's own switch: the same as ``kill_switch`` unless a named bot shares the
+    #: account, then the second level above the bot's (``otonom_trader.fleet.guards``).
+    account_switch: KillSwitch | None = None
 
     @property
     def executing_book(self) -> str:
@@ -75,8 +83,21 @@ class CycleContext:
 
     @property
     def bot(self) -> str:
-        """The strategy trading the account: ``name vVERSION``."""
-        return f"{self.strategy.name} v{self.strategy.version}"
+        """The strategy trading the account: ``name vVERSION`` (with the bot's name first when
+        the bot is named: ``name: strategy vVERSION``)."""
+        strategy = f"{self.strategy.name} v{self.strategy.version}"
+        return f"{self.bot_name}: {strategy}" if self.bot_name else strategy
+
+    @property
+    def bot_name(self) -> str | None:
+        """The named bot of a fleet (``bot.name``), ``None`` for the unnamed single bot."""
+        return self.config.bot.name or None
+
+    @property
+    def sizing_book(self) -> str:
+        """The book the bot sizes from and sells from: its own book when it shares an account,
+        else the executing book."""
+        return self.executing.bot_book or self.executing.book
 
     @property
     def broker_leg(self) -> ExecutionLeg | None:
@@ -130,19 +151,32 @@ def build_context(
         if app.broker.is_production or (mode is ExecutionMode.LIVE and app.broker.kind != "sim"):
             notes.append(_audit_key(broker))
 
-    paper: PaperBroker | None = None
-    if mode is not ExecutionMode.LIVE or app.mode.paper_book_in_live:
-        paper_book = PAPER_ACCOUNT_ID if broker is None else account.shadow_paper_book
-        paper = PaperBroker(db, paper_book, app.paper, quote, mode=mode.value, clock=clock)
-
-    alerts = alerts_factory(app, db) if alerts_factory else _default_alerts(app, db, clock)
-    # Each transition's outbox rows commit with the state change; the alert sender sends them.
-    kill_switch = KillSwitch(
-        db,
-        app.guardrails,
-        account.book,
-        on_transition_tx=getattr(alerts, "record_transition", None),
+    books = BotBooks.plan(
+        app.bot.name,
+        account.account_id,
+        uses_broker=broker is not None,
+        paper=mode is not ExecutionMode.LIVE or app.mode.paper_book_in_live,
     )
+    capital = app.bot.allocation(
+        uses_broker=broker is not None, paper_cash=app.paper.initial_cash, quote=quote
+    )
+    paper: PaperBroker | None = None
+    if books.paper is not None:
+        paper_cfg = app.paper if capital is None else replace(app.paper, initial_cash=capital)
+        paper = PaperBroker(db, books.paper, paper_cfg, quote, mode=mode.value, clock=clock)
+    if books.attribution is not None and capital is not None:
+        open_bot_book(db, books.attribution, capital, quote)
+
+    alerts = (
+        alerts_factory(app, db)
+        if alerts_factory
+        else _default_alerts(app, db, clock, account.account_id)
+    )
+    # Each transition's outbox rows commit with the state change; the alert sender sends them.
+    switches = build_switches(
+        app, db, books, on_transition_tx=getattr(alerts, "record_transition", None)
+    )
+    kill_switch = switches.bot
     equity_source: Broker = broker if broker is not None else paper  # type: ignore[assignment]
     candles_price_the_venue = _candles_price_the_venue(app, broker)
     executing_gate: list[GuardedBroker] = []  # set below, once the gates exist
@@ -157,18 +191,31 @@ def build_context(
             return view.valuation(gate, account.book, gate.marks, candles_price_the_venue).equity
         return account_equity(equity_source, quote)
 
+    def bot_equity() -> Decimal:
+        # A bot sharing the account: its own book (capital + its fills) at the cycle's marks.
+        with db.session() as session:
+            return value_book(session, books.guarded, executing_gate[0].marks).equity
+
+    two_levels = switches.two_levels
+    account_guard = account_level(switches.account, equity, clock) if two_levels else None
+
     # One kill switch and one equity for every leg: in SHADOW the account's decision also
     # governs the paper book, so the two books keep seeing the same orders.
     def gate(venue: Broker) -> GuardedBroker:
         return GuardedBroker(
-            venue, app.guardrails, kill_switch=kill_switch, equity_fn=equity, clock=clock
+            venue,
+            app.guardrails,
+            kill_switch=kill_switch,
+            equity_fn=bot_equity if two_levels else equity,
+            clock=clock,
+            account_guard=account_guard,
         )
 
     legs: list[ExecutionLeg] = []
     if paper is not None:
         legs.append(ExecutionLeg(PAPER_ROLE, paper.book, gate(paper), quote))
     if broker is not None:
-        legs.append(ExecutionLeg(BROKER_ROLE, account.book, gate(broker), quote))
+        legs.append(ExecutionLeg(BROKER_ROLE, account.book, gate(broker), quote, books.attribution))
     executing = legs[-1] if broker is not None else legs[0]
     executing_gate.append(executing.gate)
     workers = app.execution.io_workers
@@ -194,6 +241,7 @@ def build_context(
         legs,
         account_id=account.account_id,
         bot=f"{strategy.name} v{strategy.version}",
+        bot_name=books.bot,
         mode=mode.value,
         clock=clock,
         alert=alert,
@@ -202,8 +250,9 @@ def build_context(
         price_band_pct=app.execution.price_band_pct,
         pool=pool,
     )
+    # A drift is the account's: under ``halt`` it stops every bot on the account.
     reconciler = Reconciler(
-        db, kill_switch, app.execution.reconcile_policy, clock=clock, alert=alert
+        db, switches.account, app.execution.reconcile_policy, clock=clock, alert=alert
     )
     log.info("database: %s", describe_url(resolve_url(app.db.url)))
     return CycleContext(
@@ -225,7 +274,16 @@ def build_context(
         clock=clock,
         notes=notes,
         pool=pool,
+        books=books,
+        account_switch=switches.account,
     )
+
+
+def open_bot_book(db: Database, book: str, capital: float, quote: str) -> None:
+    """Open a named bot's own book with its capital as cash (once: an existing book keeps its
+    history; a changed ``bot.capital`` is not applied to it retroactively)."""
+    with db.session() as session:
+        ensure_account(session, book, Decimal(str(capital)), quote)
 
 
 def _candles_price_the_venue(app: AppConfig, broker: Broker | None) -> bool:
@@ -286,12 +344,20 @@ def _audit_key(broker: Broker) -> str:
     return f"API-key audit: {audit_api_key(broker).message}"
 
 
-def _default_alerts(app: AppConfig, db: Database, clock: Callable[[], datetime]) -> Any | None:
+def _default_alerts(
+    app: AppConfig, db: Database, clock: Callable[[], datetime], account_id: str
+) -> Any | None:
     if not app.alerts.enabled:
         return None
     from otonom_trader.alerts import AlertEngine
 
     # Raising an alert in a cycle only writes outbox rows; health_check sends in the background.
     return AlertEngine(
-        app.alerts, db=db, mode=app.mode.name, clock=clock, deliver_immediately=False
+        app.alerts,
+        db=db,
+        mode=app.mode.name,
+        clock=clock,
+        deliver_immediately=False,
+        bot=app.bot.name or None,
+        account_id=account_id,
     )

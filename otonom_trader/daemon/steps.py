@@ -87,6 +87,7 @@ def begin_run(
                     strategy_version=ctx.strategy.version,
                     flow_run_id=flow_run_id,
                     account_id=ctx.account.account_id,
+                    bot=ctx.bot_name,
                 )
             )
     return RunSummary(
@@ -127,7 +128,7 @@ def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
     """Candles → signals → sized intents, for every symbol of the strategy."""
     strategy = capped_strategy(ctx, now)  # LIVE's first period: positions capped (promotion)
     limit = max(ctx.config.data.history_bars, strategy.required_history)
-    book = ctx.executing_book
+    book = ctx.sizing_book  # a bot sharing its account sizes from, and sells, its own book
     series_by_symbol = _fetch_candles(ctx, limit, now)
     # No mark from a series whose prices cannot be believed (NaN, zero, a jump): such a symbol
     # is skipped, and a holding in it is valued at the venue's or the entry price instead.
@@ -142,9 +143,8 @@ def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
     intents: list[OrderIntent] = []
     issues: list[str] = []
     with ctx.db.session() as session:
-        valuation = leg_valuation(ctx, session, ctx.executing, marks)
+        valuation, cash_left = sizing_valuation(ctx, session, marks)
         held = positions_of(session, book)
-        cash_left = valuation.cash  # buys of this cycle share one cash balance
         for symbol, series in series_by_symbol.items():
             issues.extend(str(i) for i in series.issues)
             position = held.get(symbol)
@@ -155,7 +155,7 @@ def fetch_signal(ctx: CycleContext, now: datetime) -> SignalBatch:
                 issues.append(f"{symbol}: {book} book holds dust {qty}; treated as flat")
                 qty, position = Decimal(0), None
             signal = evaluate(strategy, series, qty, position.avg_entry_price if position else None)
-            if qty > 0 and signal.action is Action.HOLD and _exit_unfinished(session, book, symbol):
+            if qty > 0 and signal.action is Action.HOLD and _exit_unfinished(ctx, session, symbol):
                 # The last exit filled only in part: the strategy wants to be flat, so the rest
                 # is sold now rather than at the next exit signal, hours later.
                 signal = replace(
@@ -201,15 +201,34 @@ def _fetch_candles(ctx: CycleContext, limit: int, now: datetime) -> dict[str, Ca
     return {symbol: fetch(symbol) for symbol in strategy.symbols}
 
 
-def _exit_unfinished(session: Session, book: str, symbol: str) -> bool:
-    """True when the book's latest filled order in ``symbol`` was a sell (an exit) and yet a
+def sizing_valuation(
+    ctx: CycleContext, session: Session, marks: dict[str, Decimal]
+) -> tuple[BookValuation, Decimal]:
+    """The valuation that sizes the bot's orders, and the cash its buys may spend.
+
+    The unnamed bot: the executing book (the whole account). A named bot sharing an account:
+    its own book (``bot.capital`` plus its fills' results), and never more cash than the account
+    has free either — the other bots' orders may already have spent it."""
+    executing = leg_valuation(ctx, session, ctx.executing, marks)
+    own_book = ctx.executing.bot_book
+    if own_book is None:
+        return executing, executing.cash
+    own = value_book(session, own_book, marks)
+    return own, max(Decimal(0), min(own.cash, executing.cash))
+
+
+def _exit_unfinished(ctx: CycleContext, session: Session, symbol: str) -> bool:
+    """True when the bot's latest filled order in ``symbol`` was a sell (an exit) and yet a
     position is left: the exit filled only in part."""
     # By status, not by filled_qty: money columns are exact text on SQLite, not numbers.
     filled = (OrderStatus.FILLED.value, OrderStatus.PARTIALLY_FILLED.value)
+    mine = [OrderRecord.book == ctx.executing_book]
+    if ctx.executing.bot_book is not None:  # the account's orders include other bots'
+        mine.append(OrderRecord.bot == ctx.bot_name)
     last_side = session.scalars(
         select(OrderRecord.side)
         .where(
-            OrderRecord.book == book,
+            *mine,
             OrderRecord.symbol == symbol,
             OrderRecord.status.in_(filled),
         )
@@ -309,13 +328,23 @@ def venue_valuation(
 
 
 def guard_check(ctx: CycleContext, batch: SignalBatch, now: datetime) -> GuardStatus:
-    """Mark the executing book to market and evaluate the kill-switch on its equity."""
+    """Mark the executing book to market and evaluate the kill-switch on its equity. A named
+    bot sharing its account: its own switch on its own book, then the account's switch on the
+    account's total equity; halted when either is (``otonom_trader.fleet.guards``)."""
     _set_marks(ctx, batch.marks)
     with ctx.db.session() as session:
         equity = leg_valuation(ctx, session, ctx.executing, batch.marks).equity
+        own_book = ctx.executing.bot_book
+        own_equity = value_book(session, own_book, batch.marks).equity if own_book else equity
     # Evaluated even with guardrails off: a person's manual trip still halts, and shows.
-    decision = ctx.kill_switch.evaluate(equity, now)
-    return GuardStatus(decision.active, decision.reason, equity, ctx.config.guardrails.enabled)
+    decision = ctx.kill_switch.evaluate(own_equity, now)
+    account = ctx.account_switch
+    if account is not None and account is not ctx.kill_switch:
+        above = account.evaluate(equity, now)
+        if above.active and not decision.active:
+            reason = f"account {account.book}: {above.reason}"
+            return GuardStatus(True, reason, own_equity, ctx.config.guardrails.enabled)
+    return GuardStatus(decision.active, decision.reason, own_equity, ctx.config.guardrails.enabled)
 
 
 def _set_marks(ctx: CycleContext, marks: dict[str, Decimal]) -> None:
@@ -347,16 +376,27 @@ def snapshot(
 ) -> list[BookLine]:
     """One portfolio snapshot per book in play: the paper book and the broker account."""
     lines: list[BookLine] = []
+    account_id = ctx.account.account_id
     with ctx.db.session() as session:
-        valuations = [leg_valuation(ctx, session, leg, marks) for leg in ctx.legs]
-        for valuation in valuations:
-            row = take_snapshot(session, valuation, run_id, now)
+        owned = [(leg_valuation(ctx, session, leg, marks), _owner(ctx, leg)) for leg in ctx.legs]
+        owned += [
+            (value_book(session, leg.bot_book, marks), ctx.bot_name)
+            for leg in ctx.legs
+            if leg.bot_book is not None
+        ]
+        for valuation, bot in owned:
+            row = take_snapshot(session, valuation, run_id, now, bot=bot, account_id=account_id)
             lines.append(
                 BookLine(
                     valuation.book, row.equity, row.cash, len(valuation.positions), row.peak_equity
                 )
             )
     return lines
+
+
+def _owner(ctx: CycleContext, leg: ExecutionLeg) -> str | None:
+    """The bot a leg's book belongs to: the account's book of a shared account is no bot's."""
+    return None if leg.bot_book is not None else ctx.bot_name
 
 
 # -- 5. health_check ----------------------------------------------------------------------------
@@ -375,7 +415,13 @@ def health_check(ctx: CycleContext, run_id: str, now: datetime) -> HealthReport:
     with ctx.db.session() as session:
         previous = session.scalars(
             select(DaemonRun)
-            .where(DaemonRun.status == "succeeded", DaemonRun.run_id != run_id)
+            .where(
+                DaemonRun.status == "succeeded",
+                DaemonRun.run_id != run_id,
+                # A named bot's heartbeat is its own runs' (other bots run on their own
+                # schedules); the unnamed bot's is every run's, as before.
+                *([DaemonRun.bot == ctx.bot_name] if ctx.bot_name else []),
+            )
             .order_by(DaemonRun.finished_at.desc())
             .limit(1)
         ).first()

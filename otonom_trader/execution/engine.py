@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from otonom_trader.broker.errors import (
     AmbiguousOrderError,
@@ -68,12 +69,22 @@ AlertFn = Callable[[str, str], None]
 
 @dataclass(frozen=True)
 class ExecutionLeg:
-    """One book the engine trades: its role, the ledger book recording it, and its gate."""
+    """One book the engine trades: its role, the ledger book recording it, and its gate.
+
+    ``bot_book`` is a named bot's own book on a shared account (``otonom_trader.fleet.books``):
+    every fill of the leg is booked on ``book`` (the account, equal to the exchange) *and* on it,
+    and the bot sells only what its own book holds."""
 
     role: str
     book: str
     gate: GuardedBroker
     quote_asset: str
+    bot_book: str | None = None
+
+    @property
+    def holding_book(self) -> str:
+        """The book whose positions this leg's bot may sell."""
+        return self.bot_book or self.book
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,8 @@ class ExecutionEngine:
         legs: the books to trade, in sending order (SHADOW: paper, then broker).
         account_id: the executing account (part of every client order id).
         bot: strategy name and version (part of every client order id).
+        bot_name: the named bot of a fleet (``None``: the unnamed bot): written on every order
+            and part of its client order id, so two bots on one account never share one.
         mode: the execution mode's name, recorded on each journal row.
         clock: aware UTC ``now``.
         alert: called with ``(message, dedupe_key)`` for broker errors and unresolved orders.
@@ -138,11 +151,13 @@ class ExecutionEngine:
         ambiguity_window_s: float = 15.0,
         price_band_pct: float = 10.0,
         pool: Executor | None = None,
+        bot_name: str | None = None,
     ) -> None:
         self.db = db
         self.legs = tuple(legs)
         self.account_id = account_id
         self.bot = bot
+        self.bot_name = bot_name
         self.mode = mode
         self.clock = clock
         self._alert = alert
@@ -166,6 +181,11 @@ class ExecutionEngine:
                         select(OrderRecord)
                         .where(
                             OrderRecord.book == leg.book,
+                            # This bot's own orders only: another bot on the same account
+                            # resolves its own (and books them on its own book).
+                            OrderRecord.bot.is_(None)
+                            if self.bot_name is None
+                            else OrderRecord.bot == self.bot_name,
                             OrderRecord.status.in_([s.value for s in OPEN_STATUSES]),
                         )
                         .order_by(OrderRecord.id)
@@ -216,8 +236,7 @@ class ExecutionEngine:
             if found is not None and problem is None:
                 record_fill(row, found, now)
                 if found.quantity > 0:
-                    ensure_account(session, leg.book, Decimal(0), leg.quote_asset)
-                    apply_fill(session, leg.book, row, found, now)
+                    _book_fill(session, leg, row, found, now)
                 if OrderStatus(row.status) in OPEN_STATUSES:
                     report.blocked.add((leg.book, row.symbol, row.side))
                 report.resolved.append(cid)
@@ -316,7 +335,7 @@ class ExecutionEngine:
         """The intent's identity: the same in every run for one candle (see the journal)."""
         return intent_key(
             account=self.account_id,
-            bot=self.bot,
+            bot=self.bot if self.bot_name is None else f"{self.bot_name}|{self.bot}",
             symbol=intent.symbol,
             side=intent.side.value,
             candle=intent.candle_time or f"run:{run_id}",
@@ -393,6 +412,8 @@ class ExecutionEngine:
                 run_id=run_id,
                 signal_price=intent.signal_price,
                 now=self.clock(),
+                bot=self.bot_name,
+                account_id=self.account_id,
             )
             if already_sent(record):
                 note = (
@@ -429,8 +450,7 @@ class ExecutionEngine:
             done = self.clock()
             if fill is not None:
                 record_fill(record, fill, done)
-                ensure_account(session, leg.book, Decimal(0), leg.quote_asset)
-                apply_fill(session, leg.book, record, fill, done)
+                _book_fill(session, leg, record, fill, done)
                 leg.gate.note_fill(fill)
             elif anomaly is not None:
                 record_failure(record, OrderStatus.ANOMALOUS, anomaly, done)
@@ -491,7 +511,8 @@ class ExecutionEngine:
         same target on its own holdings, so neither keeps a remainder the strategy no longer
         wants."""
         with self.db.session() as session:
-            position = session.get(BookPosition, (leg.book, intent.symbol))  # this symbol's row
+            # this symbol's row, of the bot's own book when it shares the account
+            position = session.get(BookPosition, (leg.holding_book, intent.symbol))
             held = position.quantity if position is not None else Decimal(0)
         held = max(held, Decimal(0))
         base = split(intent.symbol)[0]
@@ -529,6 +550,8 @@ class ExecutionEngine:
             paper=leg(paper),
             broker=leg(broker),
             at=self.clock(),
+            bot=self.bot_name,
+            account_id=self.account_id,
         )
 
     def _raise_alert(self, message: str, dedupe_key: str) -> None:
@@ -565,6 +588,17 @@ def implausible_fill(
                     f"mark {signal_price}"
                 )
     return None
+
+
+def _book_fill(
+    session: Session, leg: ExecutionLeg, record: OrderRecord, fill: OrderFill, now: datetime
+) -> None:
+    """Book a fill on the leg's book and, for a named bot sharing the account, on the bot's
+    own book too (each books a venue trade once: a repeat changes nothing)."""
+    for book in (leg.book, leg.bot_book):
+        if book is not None:
+            ensure_account(session, book, Decimal(0), leg.quote_asset)
+            apply_fill(session, book, record, fill, now)
 
 
 def raise_alert(alert: AlertFn | None, message: str, dedupe_key: str) -> None:

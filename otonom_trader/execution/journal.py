@@ -69,8 +69,11 @@ def journal_order(
     run_id: str | None,
     signal_price: Decimal | None,
     now: datetime,
+    bot: str | None = None,
+    account_id: str | None = None,
 ) -> OrderRecord:
-    """The journal row of ``req`` (by its client order id), created as JOURNALED if new."""
+    """The journal row of ``req`` (by its client order id), created as JOURNALED if new; it
+    carries the named bot that sent it (``None``: the unnamed bot) and the account it trades."""
     if not req.client_order_id:
         raise ValueError("journaled orders need a client_order_id")
     existing = session.scalars(
@@ -93,6 +96,8 @@ def journal_order(
         signal_price=signal_price,
         created_at=now,
         updated_at=now,
+        bot=bot,
+        account_id=account_id,
     )
     session.add(record)
     session.flush()

@@ -1,6 +1,6 @@
 """Command line of the kill-switch: ``kill-switch status | trip | reset`` and the fire drill.
 
-    otonom-trader kill-switch status [--book BOOK | --account ID]
+    otonom-trader kill-switch status [--book BOOK | --account ID | --bot NAME]
     otonom-trader kill-switch trip --reason "exchange incident" [--actor alice]
     otonom-trader kill-switch reset --reason "incident over"
     otonom-trader drill kill-switch [--mode paper|shadow]
@@ -8,7 +8,9 @@
 With no scope, ``trip`` is the emergency stop: it halts every book of every account in the
 database *and* every book first used afterwards (the all-books switch ``*``), and names them;
 ``reset`` with no scope clears all of it. ``--account`` narrows to one account's books (its broker
-book and the paper book that shadows it), ``--book`` to one book. ``status`` with no scope lists
+book and the paper book that shadows it, and the books of the named bots trading it: tripping it
+halts every bot on the account at once), ``--bot`` to one named bot's own switch (its book
+``bot:<name>`` and its paper book), ``--book`` to one book. ``status`` with no scope lists
 every book's state. ``--actor`` defaults to the OS user. Every trip and reset is an audited event,
 and every one that changes the state is announced: its alert outbox rows commit with the state
 change (as in a cycle), then the command tries to deliver them and prints what happened; rows a
@@ -29,6 +31,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from otonom_trader.config.errors import ConfigError
+from otonom_trader.fleet.books import bot_of_book
+from otonom_trader.fleet.scope import Fleet
 from otonom_trader.guardrails.config import GuardrailConfig
 from otonom_trader.guardrails.kill_switch import ALL_BOOKS, KillSwitch
 from otonom_trader.mode import ExecutionMode
@@ -62,6 +66,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         scope.add_argument("--book", default=None, help="one book (default: every book)")
         scope.add_argument(
             "--account", default=None, help="the books of one account (see `status`)"
+        )
+        scope.add_argument(
+            "--bot", default=None, help="the switch of one named bot (its own books)"
         )
     for parser in (trip, reset):
         parser.add_argument("--reason", required=True, help="why (recorded and announced)")
@@ -135,6 +142,8 @@ def _controls(args: argparse.Namespace, *, for_change: bool) -> _Controls:
     db = _database(args, app)
     if args.book:
         books = [args.book]
+    elif getattr(args, "bot", None):
+        books = Fleet.read(db).books_of_bot(args.bot)
     elif args.account:
         books = _account_books(db, args.account)
     else:
@@ -150,7 +159,16 @@ def controls_for(app: AppConfig, db: Database, books: list[str], *, for_change: 
         from otonom_trader.alerts.engine import AlertEngine
 
         alerts = AlertEngine(app.alerts, db=db, mode=str(app.mode.name))
-    controls = _Controls([KillSwitch(db, app.guardrails, book) for book in books], alerts)
+    fleet = Fleet.read(db)
+
+    def switch_of(book: str) -> KillSwitch:
+        # A bot's switch knows its bot and account (written on its rows, named in its alerts).
+        bot = bot_of_book(book)
+        account = fleet.bots.get(bot) if bot else (book if book in fleet.accounts else None)
+        shared = bot is None and account is not None and account in fleet.bots.values()
+        return KillSwitch(db, app.guardrails, book, bot=bot, account_id=account, every_bot=shared)
+
+    controls = _Controls([switch_of(book) for book in books], alerts)
     if alerts is not None:
         # An emergency stop (no scope) is one announcement, the all-books switch's: the books it
         # halts or clears record their events but are not announced one by one.
@@ -230,7 +248,10 @@ def _account_books(db: Database, account_id: str) -> list[str]:
             f"no account {account_id!r} in this database (see `kill-switch status`)",
             key="--account",
         )
-    return [book] if book == PAPER_ACCOUNT_ID else [book, shadow_paper_book(account_id)]
+    own = [book] if book == PAPER_ACCOUNT_ID else [book, shadow_paper_book(account_id)]
+    fleet = Fleet.read(db)
+    bots = [b for b in fleet.books_of_account(account_id) if b not in own]
+    return own + bots
 
 
 def _actor(args: argparse.Namespace) -> str:
@@ -262,20 +283,25 @@ def status_command(args: argparse.Namespace) -> int:
     console = Console()
     if args.book is None:
         _print_books(console, switches, _database(args))
-        if args.account is None:
+        if args.account is None and getattr(args, "bot", None) is None:
             return 0
+    # An account that named bots share is guarded by the account level's limits.
+    shared = {a for a in Fleet.read(_database(args)).bots.values() if a is not None}
     for switch in switches:
-        _print_book_detail(console, switch, args.limit)
+        _print_book_detail(console, switch, args.limit, account_level=switch.book in shared)
     return 0
 
 
 def _print_books(console: Console, switches: list[KillSwitch], db: Database) -> None:
     everything = KillSwitch(db, GuardrailConfig(), ALL_BOOKS).detail()
     table = Table(title="kill-switch — every book")
-    for column in ("book", "state", "since (UTC)", "reason"):
+    # With several named bots each row says whose switch it is (an account's: every bot's).
+    named = Fleet.read(db).several_bots
+    for column in (("bot",) if named else ()) + ("book", "state", "since (UTC)", "reason"):
         table.add_column(column)
     if everything.active:
         table.add_row(
+            *(("every bot",) if named else ()),
             "* (all books)",
             "[bold red]ACTIVE[/]",
             f"{everything.tripped_at:%Y-%m-%d %H:%M:%S}" if everything.tripped_at else "—",
@@ -284,17 +310,20 @@ def _print_books(console: Console, switches: list[KillSwitch], db: Database) -> 
     for switch in switches:
         detail = switch.detail()
         table.add_row(
+            *((escape(bot_of_book(switch.book) or "every bot"),) if named else ()),
             escape(switch.book),
             "[bold red]ACTIVE[/]" if detail.active else "[green]clear[/]",
             f"{detail.tripped_at:%Y-%m-%d %H:%M:%S}" if detail.tripped_at else "—",
             escape(detail.reason or "—"),
         )
     if not switches and not everything.active:
-        table.add_row("—", "no book yet", "—", "—")
+        table.add_row(*(("—",) if named else ()), "—", "no book yet", "—", "—")
     console.print(table)
 
 
-def _print_book_detail(console: Console, switch: KillSwitch, limit: int) -> None:
+def _print_book_detail(
+    console: Console, switch: KillSwitch, limit: int, *, account_level: bool = False
+) -> None:
     detail = switch.detail()
     state = "[bold red]ACTIVE[/] (trading halted)" if detail.active else "[green]clear[/]"
     table = Table(title=f"kill-switch — book '{escape(switch.book)}'", show_header=False)
@@ -310,12 +339,20 @@ def _print_book_detail(console: Console, switch: KillSwitch, limit: int) -> None
     if detail.numbers:
         table.add_row("numbers", escape(json.dumps(dict(detail.numbers), sort_keys=True)))
     cfg = switch.cfg
-    table.add_row(
-        "limits",
-        f"daily loss {cfg.max_daily_loss_pct}% · drawdown {cfg.max_drawdown_pct}% · "
-        f"{cfg.max_consecutive_losses} losses in a row · {cfg.halt_policy}"
-        + ("" if cfg.enabled else " · [yellow]guardrails OFF[/]"),
-    )
+    if account_level:
+        table.add_row(
+            "limits",
+            f"account level (every bot): daily loss {cfg.account.max_daily_loss_pct}% · "
+            f"drawdown {cfg.account.max_drawdown_pct}%"
+            + ("" if cfg.enabled and cfg.account.enabled else " · [yellow]OFF[/]"),
+        )
+    else:
+        table.add_row(
+            "limits",
+            f"daily loss {cfg.max_daily_loss_pct}% · drawdown {cfg.max_drawdown_pct}% · "
+            f"{cfg.max_consecutive_losses} losses in a row · {cfg.halt_policy}"
+            + ("" if cfg.enabled else " · [yellow]guardrails OFF[/]"),
+        )
     console.print(table)
     events = switch.history(limit)
     if events:

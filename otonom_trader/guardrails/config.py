@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Optional  # noqa: UP035 - OmegaConf 2.3 structured configs need typing.Optional
 
@@ -17,6 +17,31 @@ class HaltPolicy(StrEnum):
 
 
 @dataclass
+class AccountGuardConfig:
+    """The account-level guardrail of a fleet (``guardrails.account.*``): limits over the
+    account's *total* equity (what the exchange holds), shared by every named bot trading it.
+
+    When breached, the account's own kill-switch trips and every bot on the account is halted at
+    once, whatever each bot's own profile says. It applies only to named bots on an exchange
+    account: an unnamed single bot's profile already watches the whole account, and a paper book
+    has no shared money. Off with ``enabled: false`` or with ``guardrails.enabled: false``.
+
+    * ``max_daily_loss_pct``: halt every bot when the account's equity is this % below its equity
+      at the start of the UTC day (the hold lasts until the next 00:00 UTC).
+    * ``max_drawdown_pct``: halt every bot while the account's equity is this % below its peak.
+    """
+
+    max_daily_loss_pct: float = 10.0
+    max_drawdown_pct: float = 40.0
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        require_booleans(self)
+        require_pct(self.max_daily_loss_pct, "max_daily_loss_pct")
+        require_pct(self.max_drawdown_pct, "max_drawdown_pct")
+
+
+@dataclass
 class GuardrailConfig:
     """Kill-switch limits, evaluated on the executing book's equity.
 
@@ -27,6 +52,10 @@ class GuardrailConfig:
     * ``max_consecutive_losses``: halt when the last N closed trades all lost money.
     * ``consecutive_loss_cooldown_hours``: how long a consecutive-loss halt lasts; ``None``
       means until the next UTC day.
+
+    For a named bot (``bot.name``) these are the bot's own profile, evaluated on the bot's book
+    (its ``bot.capital`` plus what its own fills made or lost); ``account`` holds the limits over
+    the whole account that halt all its bots at once.
     """
 
     max_daily_loss_pct: float = 5.0
@@ -35,6 +64,8 @@ class GuardrailConfig:
     enabled: bool = True
     halt_policy: str = HaltPolicy.REJECT_ALL.value
     consecutive_loss_cooldown_hours: Optional[float] = None  # noqa: UP045
+    #: The account-level guardrail of named bots sharing an account (``AccountGuardConfig``).
+    account: AccountGuardConfig = field(default_factory=AccountGuardConfig)
 
     def __post_init__(self) -> None:
         require_booleans(self)

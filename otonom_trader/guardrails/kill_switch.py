@@ -90,6 +90,10 @@ class KillSwitchTransition:
     at: datetime
     actor: str
     manual: bool
+    #: The account of the switch's book, when known (alerts name it).
+    account_id: str | None = None
+    #: True for the switch of an account that named bots share: it halts every one of them.
+    every_bot: bool = False
 
     @property
     def message(self) -> str:
@@ -157,6 +161,10 @@ class KillSwitch:
         *,
         on_transition: Callable[[KillSwitchTransition], None] | None = None,
         on_transition_tx: Callable[[Session, KillSwitchTransition, int], None] | None = None,
+        guardrails: list[Guardrail] | None = None,
+        bot: str | None = None,
+        account_id: str | None = None,
+        every_bot: bool = False,
     ) -> None:
         if not book or len(book) > _MAX_BOOK:
             raise ValueError(f"book must be 1..{_MAX_BOOK} characters, got {book!r}")
@@ -165,7 +173,16 @@ class KillSwitch:
         self.book = book
         self.on_transition = on_transition
         self.on_transition_tx = on_transition_tx
-        self.guardrails: list[Guardrail] = build_guardrails(cfg)
+        # ``guardrails`` replaces the profile ``cfg`` names (the account level's own limits).
+        self.guardrails: list[Guardrail] = (
+            build_guardrails(cfg) if guardrails is None else list(guardrails)
+        )
+        #: Who the switch belongs to, written on its state and event rows (the named bot, or
+        #: ``None`` for an account's or the unnamed bot's switch; the account it trades).
+        self.bot = bot
+        self.account_id = account_id
+        #: The switch of an account that named bots share (its transitions halt all of them).
+        self.every_bot = every_bot
         self._by_name = {g.name: g for g in self.guardrails}
 
     # ------------------------------------------------------------------ evaluation
@@ -497,6 +514,8 @@ class KillSwitch:
             manual=False,
             locks_json="{}",
             cursors_json="{}",
+            bot=self.bot,
+            account_id=self.account_id,
         )
         session.add(record)
         return KillSwitch._Row(record, True)
@@ -528,9 +547,21 @@ class KillSwitch:
             actor=actor,
             manual=manual,
             at=now,
+            bot=self.bot,
+            account_id=self.account_id,
         )
         session.add(event)
-        result = KillSwitchTransition(kind, self.book, reason, _frozen(numbers), now, actor, manual)
+        result = KillSwitchTransition(
+            kind,
+            self.book,
+            reason,
+            _frozen(numbers),
+            now,
+            actor,
+            manual,
+            self.account_id,
+            self.every_bot,
+        )
         if transition and self.on_transition_tx is not None:
             session.flush()  # the event's id (and the version check, as the commit would do)
             self.on_transition_tx(session, result, event.id)

@@ -298,6 +298,18 @@ class ConsecutiveLossGuard(Guardrail):
         return {"loss_streak_after_fill_id": int(newest or 0)}
 
 
+def build_account_guardrails(cfg: GuardrailConfig) -> list[Guardrail]:
+    """The account level's plug-ins (``cfg.account``: daily loss and drawdown over the account's
+    total equity; a losing streak is a bot's, not an account's). None when either the account
+    level or the guardrails as a whole are off."""
+    if not (cfg.enabled and cfg.account.enabled):
+        return []
+    return [
+        DailyLossGuard(cfg.account.max_daily_loss_pct),
+        DrawdownGuard(cfg.account.max_drawdown_pct),
+    ]
+
+
 def build_guardrails(cfg: GuardrailConfig) -> list[Guardrail]:
     """The plug-ins a config asks for (none when ``enabled`` is false)."""
     if not cfg.enabled:

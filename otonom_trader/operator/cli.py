@@ -1,10 +1,14 @@
 """Operator commands: ``status``, ``trades``, ``orders``, ``profit``, ``equity``.
 
-    otonom-trader status [--book BOOK] [--json]
+    otonom-trader status [--book BOOK] [--bot NAME] [--account ID] [--json]
     otonom-trader trades [--symbol BTC/USDT] [--book paper] [--since 7d] [--until …] [--limit N]
     otonom-trader orders [same filters]
-    otonom-trader profit [--book BOOK] [--json]
+    otonom-trader profit [--book BOOK] [--bot NAME] [--account ID] [--json]
     otonom-trader equity [--book BOOK] [--since 30d] [--until …] [--plot equity.png] [--json]
+
+Every command shows every book by default; ``--bot`` narrows to one named bot's books,
+``--account`` to one account's (``otonom_trader.fleet.scope``); with several bots the tables
+name each row's bot.
 
 They read the database only (marks come from the latest snapshot, see
 :mod:`otonom_trader.operator.views`); nothing is sent anywhere. Times: ISO dates or datetimes
@@ -18,6 +22,7 @@ import argparse
 import json
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from otonom_trader.config.errors import ConfigError
+from otonom_trader.fleet.scope import Fleet
 from otonom_trader.operator import render, views
 from otonom_trader.persistence.database import Database, resolve_url
 
@@ -54,6 +60,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     for parser in (status, trades, orders, profit, equity):
         parser.add_argument("--book", default=None, help="one book (default: every book)")
+        parser.add_argument("--bot", default=None, help="one named bot (default: every bot)")
+        parser.add_argument(
+            "--account", default=None, help="one account's books (default: every account)"
+        )
         parser.add_argument(
             "--json", action="store_true", help="print JSON (exact decimals) instead of tables"
         )
@@ -94,7 +104,10 @@ def status_command(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     app, db = _open(args)
     try:
-        statuses = views.all_statuses(db, now=now, book=args.book, guardrails=app.guardrails)
+        statuses = [
+            views.book_status(db, book, now=now, guardrails=app.guardrails)
+            for book in _books(args, db)
+        ]
         _emit(args, statuses, render.status_json, render.render_status)
     finally:
         db.dispose()
@@ -119,7 +132,9 @@ def _history_command(
     where = history_filter(args, now=datetime.now(UTC))
     _, db = _open(args)
     try:
-        _emit(args, list(fetch(db, where)), render.jsonable, draw)
+        if args.bot is not None or args.account is not None:
+            where = replace(where, books=tuple(_books(args, db)), bot=args.bot)
+        _emit(args, list(fetch(db, where)), render.history_json, draw)
     finally:
         db.dispose()
     return 0
@@ -130,7 +145,7 @@ def profit_command(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     _, db = _open(args)
     try:
-        profits = views.all_profits(db, now=now, book=args.book)
+        profits = [views.book_profit(db, book, now=now) for book in _books(args, db)]
         _emit(args, profits, render.profit_json, render.render_profit)
     finally:
         db.dispose()
@@ -143,7 +158,7 @@ def equity_command(args: argparse.Namespace) -> int:
     target = plot_target(args.plot) if args.plot else None
     _, db = _open(args)
     try:
-        books = [args.book] if args.book else views.book_names(db)
+        books = _books(args, db)
         curves = [views.equity_curve(db, book, since=since, until=until) for book in books]
     finally:
         db.dispose()
@@ -221,6 +236,16 @@ def _open(args: argparse.Namespace) -> tuple[AppConfig, Database]:
         db.dispose()
         raise ConfigError(f"no book {args.book!r} in this database (books: {known})", key="--book")
     return app, db
+
+
+def _books(args: argparse.Namespace, db: Database) -> list[str]:
+    """The ledger books the ``--book`` / ``--bot`` / ``--account`` filters select (every book
+    without one); an unknown bot or account is a ``ConfigError`` naming the known ones."""
+    books = views.book_names(db)
+    if args.bot is None and args.account is None:
+        return [args.book] if args.book is not None else books
+    chosen = Fleet.read(db).select(book=args.book, bot=args.bot, account=args.account)
+    return [book for book in chosen if book in books]
 
 
 def _emit(

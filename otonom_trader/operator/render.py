@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from otonom_trader.fleet.books import bot_of_book
 from otonom_trader.operator.views import (
     BookProfit,
     BookStatus,
@@ -136,6 +137,7 @@ def render_status(statuses: Sequence[BookStatus], console: Console) -> None:
         summary = _summary(
             console,
             f"book {escape(status.book)}"
+            + (f" · bot {escape(bot)}" if (bot := bot_of_book(status.book)) else "")
             + (f" · account {escape(status.account_id)}" if status.account_id else ""),
         )
         summary.add_row(f"equity ({quote})", money(status.equity))
@@ -189,9 +191,11 @@ def render_trades(rows: Sequence[TradeView], console: Console) -> None:
     if not rows:
         console.print("no trades match")
         return
+    named = several_bots(rows)
     for book, fills in _by_book(rows).items():
         table = _table(
             f"trades · book {escape(book)}",
+            *(("bot",) if named else ()),
             "time (UTC)",
             "symbol",
             "side",
@@ -199,10 +203,11 @@ def render_trades(rows: Sequence[TradeView], console: Console) -> None:
             "price",
             "fee",
             "realized",
-            numeric_from=3,
+            numeric_from=4 if named else 3,
         )
         for fill in fills:
             table.add_row(
+                *((escape(fill.bot or "—"),) if named else ()),
                 stamp(fill.at),
                 escape(fill.symbol),
                 fill.side,
@@ -219,19 +224,22 @@ def render_orders(rows: Sequence[OrderView], console: Console) -> None:
     if not rows:
         console.print("no orders match")
         return
+    named = several_bots(rows)
     for book, entries in _by_book(rows).items():
         table = _table(
             f"orders · book {escape(book)}",
+            *(("bot",) if named else ()),
             "time (UTC)",
             "symbol",
             "side",
             "status",
             "filled/asked",
             "avg price",
-            numeric_from=4,
+            numeric_from=5 if named else 4,
         )
         for order in entries:
             table.add_row(
+                *((escape(order.bot or "—"),) if named else ()),
                 stamp(order.at),
                 escape(order.symbol),
                 order.side,
@@ -354,6 +362,20 @@ def plot_equity(curves: Sequence[EquityCurve], path: Path) -> Path:
 
 
 # --------------------------------------------------------------------------- JSON
+
+
+def history_json(row: TradeView | OrderView) -> dict[str, Any]:
+    """A trade or order as JSON; ``bot`` only when a named bot wrote it (a one-bot database's
+    output is as it always was)."""
+    data: dict[str, Any] = jsonable(row)
+    if data.get("bot") is None:
+        data.pop("bot", None)
+    return data
+
+
+def several_bots(rows: Sequence[TradeView] | Sequence[OrderView]) -> bool:
+    """True when ``rows`` come from more than one bot: the tables then get a bot column."""
+    return len({row.bot for row in rows}) > 1
 
 
 def jsonable(value: Any) -> Any:

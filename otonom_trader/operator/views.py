@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -38,6 +38,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from otonom_trader.accounts.identity import PAPER_ACCOUNT_ID
 from otonom_trader.broker.types import Position
+from otonom_trader.fleet.books import bot_of_book
 from otonom_trader.guardrails.config import GuardrailConfig
 from otonom_trader.guardrails.kill_switch import KillSwitch
 from otonom_trader.market.symbols import split
@@ -118,6 +119,14 @@ def account_of_book(session: Session, book: str) -> str | None:
         return PAPER_ACCOUNT_ID
     if book.startswith("paper:"):
         return book.split(":", 1)[1]
+    if bot_of_book(book) is not None:
+        # A named bot's book: the account its cycles traded, as its latest snapshot says.
+        return session.scalars(
+            select(PortfolioSnapshot.account_id)
+            .where(PortfolioSnapshot.book == book)
+            .order_by(PortfolioSnapshot.taken_at.desc(), PortfolioSnapshot.id.desc())
+            .limit(1)
+        ).first()
     return session.scalars(
         select(AccountRecord.account_id).where(AccountRecord.book == book).limit(1)
     ).first()
@@ -154,14 +163,14 @@ def book_status(
         account_id = account_of_book(session, book)
         day_start = _day_start_equity(session, book, now)
         reference = equity if day_start is None else day_start
-        last_run = _last_run(session, account_id, now)
+        last_run = _last_run(session, account_id, now, bot=bot_of_book(book))
         quote, realized, fees, initial = (
             account.quote_asset,
             account.realized_pnl,
             account.fees_paid,
             account.initial_cash,
         )
-    detail = KillSwitch(db, guardrails or GuardrailConfig(), book).detail()
+    guard = _guard_state(db, book, account_id, guardrails or GuardrailConfig())
     return BookStatus(
         book=book,
         account_id=account_id,
@@ -174,9 +183,23 @@ def book_status(
         realized_pnl=realized,
         fees_paid=fees,
         initial_cash=initial,
-        guard=GuardState(detail.active, detail.reason, detail.tripped_at),
+        guard=guard,
         last_run=last_run,
     )
+
+
+def _guard_state(
+    db: Database, book: str, account_id: str | None, guardrails: GuardrailConfig
+) -> GuardState:
+    """The book's own switch; for a named bot's book that is clear, its account's switch when
+    that halts it (the account level halts every bot on the account)."""
+    detail = KillSwitch(db, guardrails, book).detail()
+    if detail.active or bot_of_book(book) is None or account_id is None:
+        return GuardState(detail.active, detail.reason, detail.tripped_at)
+    above = KillSwitch(db, guardrails, account_id).detail()
+    if not above.active:
+        return GuardState(False, detail.reason, detail.tripped_at)
+    return GuardState(True, f"account {account_id}: {above.reason}", above.tripped_at)
 
 
 def all_statuses(
@@ -207,12 +230,15 @@ def _day_start_equity(session: Session, book: str, now: datetime) -> Decimal | N
     ).first()
 
 
-def _last_run(session: Session, account_id: str | None, now: datetime) -> LastRun | None:
+def _last_run(
+    session: Session, account_id: str | None, now: datetime, *, bot: str | None = None
+) -> LastRun | None:
     if account_id is None:
         return None
+    mine = [DaemonRun.bot == bot] if bot is not None else []  # a bot's book: its own runs
     run = session.scalars(
         select(DaemonRun)
-        .where(DaemonRun.account_id == account_id)
+        .where(DaemonRun.account_id == account_id, *mine)
         .order_by(DaemonRun.started_at.desc(), DaemonRun.id.desc())
         .limit(1)
     ).first()
@@ -242,6 +268,10 @@ class HistoryFilter:
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 50
+    #: ``--bot`` / ``--account``: the books they select (``otonom_trader.fleet.scope``) and, for
+    #: orders, the named bot (a bot's orders are journaled on its account's book).
+    books: tuple[str, ...] | None = None
+    bot: str | None = None
 
 
 @dataclass(frozen=True)
@@ -259,6 +289,7 @@ class TradeView:
     fee_currency: str | None
     realized_pnl: Decimal | None  # set on fills that reduced a position
     client_order_id: str
+    bot: str | None = None  # the named bot whose order filled (None: the unnamed bot)
 
 
 @dataclass(frozen=True)
@@ -280,6 +311,7 @@ class OrderView:
     fee_currency: str | None
     client_order_id: str
     error: str | None
+    bot: str | None = None  # the named bot that sent it (None: the unnamed bot)
 
 
 def trades(db: Database, where: HistoryFilter) -> list[TradeView]:
@@ -304,6 +336,7 @@ def trades(db: Database, where: HistoryFilter) -> list[TradeView]:
             fee_currency=fill.fee_currency,
             realized_pnl=fill.realized_pnl,
             client_order_id=client_order_id,
+            bot=fill.bot,
         )
         for fill, client_order_id in rows
     ]
@@ -312,9 +345,11 @@ def trades(db: Database, where: HistoryFilter) -> list[TradeView]:
 
 def orders(db: Database, where: HistoryFilter) -> list[OrderView]:
     """The newest orders matching ``where`` (by ``created_at``), oldest first."""
-    query = _filtered(
-        select(OrderRecord), where, OrderRecord.book, OrderRecord.symbol, OrderRecord.created_at
-    )
+    query = select(OrderRecord)
+    if where.bot is not None:
+        query = query.where(OrderRecord.bot == where.bot)
+        where = replace(where, books=None)  # on its account's book and on its paper book
+    query = _filtered(query, where, OrderRecord.book, OrderRecord.symbol, OrderRecord.created_at)
     query = query.order_by(OrderRecord.created_at.desc(), OrderRecord.id.desc()).limit(where.limit)
     with db.session() as session:
         rows = session.scalars(query).all()
@@ -335,6 +370,7 @@ def orders(db: Database, where: HistoryFilter) -> list[OrderView]:
             fee_currency=row.fee_currency,
             client_order_id=row.client_order_id,
             error=row.error,
+            bot=row.bot,
         )
         for row in rows
     ]
@@ -350,6 +386,8 @@ def _filtered(
 ) -> Select[_Row]:
     if where.book is not None:
         query = query.where(book == where.book)
+    if where.books is not None:
+        query = query.where(book.in_(where.books))
     if where.symbol is not None:
         query = query.where(symbol == where.symbol)
     if where.since is not None:

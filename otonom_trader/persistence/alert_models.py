@@ -58,6 +58,9 @@ class AlertOutboxRecord(Base):
     book: Mapped[str | None] = mapped_column(String(32))
     state_after: Mapped[str | None] = mapped_column(String(8))
     batched_into: Mapped[int | None] = mapped_column(Integer)
+    # The named bot of a fleet that wrote the row (NULL: the unnamed single bot) — migration 0009.
+    bot: Mapped[str | None] = mapped_column(String(24))
+    account_id: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         Index("ix_alert_outbox_status_next", "status", "next_attempt_at"),

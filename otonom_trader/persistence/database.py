@@ -347,6 +347,17 @@ class Database:
                 return set()
             return {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
 
+    def applied_revisions(self) -> set[str]:
+        """Every revision applied to the database: the recorded ones and all their ancestors
+        (a merge revision such as ``0009_bots`` records itself, not the branches it joined)."""
+        current = self.current_revisions()
+        if not current:
+            return set()
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(_alembic_config(self.url))
+        return {rev.revision for rev in script.iterate_revisions(tuple(current), "base")}
+
     def migrate(self) -> None:
         """Upgrade to the newest schema; refuse a schema newer than this code."""
         try:

@@ -37,6 +37,9 @@ class KillSwitchStateRecord(Base):
     cursors_json: Mapped[str] = mapped_column(Text, default="{}")
     version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
+    # The named bot of a fleet that wrote the row (NULL: the unnamed single bot) — migration 0009.
+    bot: Mapped[str | None] = mapped_column(String(24))
+    account_id: Mapped[str | None] = mapped_column(String(32))
 
     # Compare-and-set: an UPDATE whose version no longer matches raises StaleDataError.
     __mapper_args__ = {"version_id_col": version}
@@ -55,6 +58,9 @@ class KillSwitchEventRecord(Base):
     actor: Mapped[str] = mapped_column(String(64))
     manual: Mapped[bool] = mapped_column(Boolean, default=False)
     at: Mapped[datetime] = mapped_column(default=utc_now)
+    # The named bot of a fleet that wrote the row (NULL: the unnamed single bot) — migration 0009.
+    bot: Mapped[str | None] = mapped_column(String(24))
+    account_id: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (Index("ix_kill_switch_events_book_id", "book", "id"),)
 

@@ -46,6 +46,8 @@ class DaemonRun(Base):
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
     # The account the run traded (its lease, its books); NULL for runs before accounts existed.
     account_id: Mapped[str | None] = mapped_column(String(32))
+    # The named bot of a fleet that wrote the row (NULL: the unnamed single bot) — migration 0009.
+    bot: Mapped[str | None] = mapped_column(String(24))
     summary_json: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
 
@@ -54,6 +56,7 @@ class DaemonRun(Base):
         Index("ix_daemon_runs_account_status", "account_id", "status"),
         # The first run's start and the newest run, in one probe (migration 0007).
         Index("ix_daemon_runs_started_id", "started_at", "id"),
+        Index("ix_daemon_runs_bot_started", "bot", "started_at"),
     )
 
 
@@ -81,6 +84,9 @@ class OrderRecord(Base):
     fee_currency: Mapped[str | None] = mapped_column(String(16))
     exchange_order_id: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+    # The named bot of a fleet that wrote the row (NULL: the unnamed single bot) — migration 0009.
+    bot: Mapped[str | None] = mapped_column(String(24))
+    account_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
 
@@ -89,6 +95,7 @@ class OrderRecord(Base):
     __table_args__ = (
         Index("ix_orders_book_created", "book", "created_at"),
         Index("ix_orders_book_status", "book", "status"),
+        Index("ix_orders_bot_created", "bot", "created_at"),
     )
 
 
@@ -109,6 +116,9 @@ class FillRecord(Base):
     realized_pnl: Mapped[Decimal | None]
     exchange_trade_id: Mapped[str | None] = mapped_column(String(64))
     filled_at: Mapped[datetime] = mapped_column(default=utc_now)
+    # The named bot of a fleet that wrote the row (NULL: the unnamed single bot) — migration 0009.
+    bot: Mapped[str | None] = mapped_column(String(24))
+    account_id: Mapped[str | None] = mapped_column(String(32))
 
     order: Mapped[OrderRecord] = relationship(back_populates="fills")
 
@@ -116,6 +126,7 @@ class FillRecord(Base):
         Index("ix_fills_book_id", "book", "id"),
         # A venue trade is booked once per book (a NULL id — none known — never collides).
         Index("ux_fills_book_trade", "book", "exchange_trade_id", unique=True),
+        Index("ix_fills_bot_id", "bot", "id"),
     )
 
 
@@ -133,8 +144,14 @@ class PortfolioSnapshot(Base):
     cash: Mapped[Decimal]
     peak_equity: Mapped[Decimal]
     positions_json: Mapped[str] = mapped_column(Text, default="[]")
+    # The named bot of a fleet that wrote the row (NULL: the unnamed single bot) — migration 0009.
+    bot: Mapped[str | None] = mapped_column(String(24))
+    account_id: Mapped[str | None] = mapped_column(String(32))
 
-    __table_args__ = (Index("ix_snapshots_book_taken", "book", "taken_at"),)
+    __table_args__ = (
+        Index("ix_snapshots_book_taken", "book", "taken_at"),
+        Index("ix_snapshots_bot_taken", "bot", "taken_at"),
+    )
 
 
 class BookAccount(Base):

@@ -52,9 +52,13 @@ class ShadowPair(Base):
     broker_error: Mapped[str | None] = mapped_column(Text)
 
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    # The named bot of a fleet that wrote the row (NULL: the unnamed single bot) — migration 0009.
+    bot: Mapped[str | None] = mapped_column(String(24))
+    account_id: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         UniqueConstraint("run_id", "intent_id", name="uq_shadow_pairs_run_intent"),
         Index("ix_shadow_pairs_created_at", "created_at"),
         Index("ix_shadow_pairs_run_id", "run_id"),
+        Index("ix_shadow_pairs_bot_created", "bot", "created_at"),
     )

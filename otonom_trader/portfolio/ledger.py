@@ -230,6 +230,8 @@ def book_trade(
         realized_pnl=realized,
         exchange_trade_id=trade.trade_id,
         filled_at=now,
+        bot=order.bot,  # a fill belongs to the bot and account whose order it filled
+        account_id=order.account_id,
     )
     session.add(record)
     session.flush()
@@ -309,9 +311,16 @@ def latest_snapshot(session: Session, book: str) -> PortfolioSnapshot | None:
 
 
 def take_snapshot(
-    session: Session, valuation: BookValuation, run_id: str | None, now: datetime
+    session: Session,
+    valuation: BookValuation,
+    run_id: str | None,
+    now: datetime,
+    *,
+    bot: str | None = None,
+    account_id: str | None = None,
 ) -> PortfolioSnapshot:
-    """Persist a snapshot; ``peak_equity`` carries the running maximum forward."""
+    """Persist a snapshot; ``peak_equity`` carries the running maximum forward. ``bot`` and
+    ``account_id`` say whose book it is (the named bot, the account it trades)."""
     previous = latest_snapshot(session, valuation.book)
     equity = valuation.equity
     peak = max(previous.peak_equity, equity) if previous is not None else equity
@@ -332,6 +341,8 @@ def take_snapshot(
         cash=valuation.cash,
         peak_equity=peak,
         positions_json=json.dumps(positions),
+        bot=bot,
+        account_id=account_id,
     )
     session.add(snapshot)
     session.flush()

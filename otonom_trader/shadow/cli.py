@@ -21,16 +21,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from otonom_trader.config.errors import ConfigError
 from otonom_trader.home import otonom_home
 from otonom_trader.persistence import Database, DatabaseError
 from otonom_trader.shadow.report import (
+    ShadowBooks,
     build_report,
     plot_equity_curves,
     render_pairs,
     render_report,
     shadow_books,
+    shadow_books_of_bot,
 )
 
 DEFAULT_WINDOW = timedelta(days=7)
@@ -134,9 +137,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--until", help="end: ISO date/datetime or a span back (default now)")
     parser.add_argument("--run-id", help="only the pairs of this daemon run")
-    parser.add_argument(
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
         "--account",
         help="the account whose books to compare (default: the one used most recently)",
+    )
+    scope.add_argument(
+        "--bot",
+        help="the named bot whose books to compare (its paper book and its own book)",
     )
     parser.add_argument(
         "--plot",
@@ -159,6 +167,57 @@ def handler(args: argparse.Namespace) -> int:
     return run_shadow_report(args, now=datetime.now(UTC), console=Console())
 
 
+def _books(db: Database, args: argparse.Namespace) -> list[tuple[str | None, ShadowBooks]]:
+    """The pairs of books to compare, each with its bot: one named bot's (``--bot``), one
+    account's (``--account``), by default every named bot's in turn, or — in a database without
+    named bots — the account used most recently. An unknown bot is a ``ConfigError``, an unknown
+    account a ``LookupError``."""
+    from otonom_trader.fleet.scope import Fleet
+
+    bot = getattr(args, "bot", None)
+    account = getattr(args, "account", None)
+    if bot is not None:
+        return [(bot, shadow_books_of_bot(Fleet.read(db).require_bot(bot)))]
+    if account is None:
+        bots = sorted(Fleet.read(db).bots)
+        if bots:
+            return [(name, shadow_books_of_bot(name)) for name in bots]
+    return [(None, shadow_books(db, account))]
+
+
+def _report_one(
+    args: argparse.Namespace,
+    console: Console,
+    db: Database,
+    books: ShadowBooks,
+    since: datetime | None,
+    until: datetime | None,
+    target: Path,
+) -> int:
+    """Print one pair of books' report and write its plot; the command's exit status."""
+    report = build_report(db, since=since, until=until, run_id=args.run_id, books=books)
+    render_report(report, console)
+    render_pairs(report.pairs, console, last=args.pairs)
+    nothing = report.run_id is None and not (
+        report.paper.snapshot_count or report.broker.snapshot_count
+    )
+    if nothing:
+        console.print("no portfolio snapshots in this window: nothing to plot (no file written)")
+        return 0
+    try:
+        written = plot_equity_curves(db, target, since=since, until=until, books=books)
+    except OSError as exc:
+        print(f"{_PROG}: --plot: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    console.print(f"equity plot written to {written}", markup=False, soft_wrap=True)
+    return 0
+
+
+def _plot_path(target: Path, bot: str | None, several: bool) -> Path:
+    """One PNG per bot when the report covers several: ``<stem>-<bot>.png`` beside ``target``."""
+    return target.with_name(f"{target.stem}-{bot}{target.suffix}") if several and bot else target
+
+
 def run_shadow_report(args: argparse.Namespace, *, now: datetime, console: Console) -> int:
     """The command with the clock and the console injected (tests pass their own)."""
     try:
@@ -174,27 +233,21 @@ def run_shadow_report(args: argparse.Namespace, *, now: datetime, console: Conso
         return 2
     try:
         try:
-            books = shadow_books(db, getattr(args, "account", None))
+            books = _books(db, args)
         except LookupError as exc:
             print(f"{_PROG}: --account: {exc}", file=sys.stderr)
             return 2
-        report = build_report(db, since=since, until=until, run_id=args.run_id, books=books)
-        render_report(report, console)
-        render_pairs(report.pairs, console, last=args.pairs)
-        nothing = report.run_id is None and not (
-            report.paper.snapshot_count or report.broker.snapshot_count
-        )
-        if nothing:
-            console.print(
-                "no portfolio snapshots in this window: nothing to plot (no file written)"
-            )
-            return 0
-        try:
-            written = plot_equity_curves(db, target, since=since, until=until, books=books)
-        except OSError as exc:
-            print(f"{_PROG}: --plot: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
-        console.print(f"equity plot written to {written}", markup=False, soft_wrap=True)
+        except ConfigError as exc:
+            print(f"{_PROG}: {exc}", file=sys.stderr)
+            return 2
+        several = len(books) > 1
+        for bot, pair in books:
+            if several:
+                console.print(f"[bold]bot {escape(bot or '')}[/bold]")
+            plot = _plot_path(target, bot, several)
+            status = _report_one(args, console, db, pair, since, until, plot)
+            if status:
+                return status
     finally:
         db.dispose()
     return 0

@@ -303,6 +303,8 @@ class ShadowLedger:
         paper: ShadowLeg,
         broker: ShadowLeg,
         at: datetime,
+        bot: str | None = None,
+        account_id: str | None = None,
     ) -> int:
         """Write the pair for one intent and return its row id.
 
@@ -329,7 +331,7 @@ class ShadowLedger:
                 )
             ).one_or_none()
             if row is None:
-                row = ShadowPair(run_id=run_id, intent_id=intent_id)
+                row = ShadowPair(run_id=run_id, intent_id=intent_id, bot=bot, account_id=account_id)
                 session.add(row)
             else:
                 paper = _keep_known(_leg_from_row(row, "paper_"), paper)

@@ -48,6 +48,9 @@ class ShadowBooks:
 
     paper: str
     broker: str
+    #: A named bot's pair of books (``paper@<name>`` and ``bot:<name>``): its pairs are those
+    #: of its own orders (its broker orders are journaled on the shared account's book).
+    bot: str | None = None
 
     def of(self, leg: str) -> str:
         """The book of leg ``paper`` or ``broker``."""
@@ -79,10 +82,18 @@ def shadow_books(db: Database, account_id: str | None = None) -> ShadowBooks:
     return ShadowBooks(shadow_paper_book(row.account_id), row.book)
 
 
+def shadow_books_of_bot(bot: str) -> ShadowBooks:
+    """The books of named bot ``bot``: its paper leg's book and its own book on its account."""
+    from otonom_trader.fleet.books import bot_book, bot_paper_book
+
+    return ShadowBooks(bot_paper_book(bot), bot_book(bot), bot)
+
+
 def _pairs_of_account(
     session: Session, pairs: Sequence[ShadowPairView], books: ShadowBooks
 ) -> list[ShadowPairView]:
-    """The pairs whose broker leg was an order of ``books.broker`` (pairs of one account)."""
+    """The pairs whose broker leg was an order of ``books.broker`` (pairs of one account), or of
+    ``books.bot`` (pairs of one named bot)."""
     if books == LEGACY_BOOKS:
         return list(pairs)
     from otonom_trader.persistence.models import OrderRecord
@@ -93,7 +104,9 @@ def _pairs_of_account(
         ours |= set(
             session.scalars(
                 select(OrderRecord.client_order_id).where(
-                    OrderRecord.book == books.broker,
+                    OrderRecord.book == books.broker
+                    if books.bot is None
+                    else OrderRecord.bot == books.bot,
                     OrderRecord.client_order_id.in_(ids[start : start + 500]),
                 )
             )

@@ -17,7 +17,7 @@ def test_alert_outbox_table_matches_its_model(any_db: Database) -> None:
 
     mine = [d for d in diff if "alert_outbox" in repr(d)]
     assert mine == []
-    assert "0005_alert_transitions" in any_db.current_revisions()  # on top of 0003_alerts
+    assert "0005_alert_transitions" in any_db.applied_revisions()  # on top of 0003_alerts
     assert indexes == {
         "ix_alert_outbox_status_next",
         "ix_alert_outbox_dedupe",

@@ -548,6 +548,23 @@ OVERRIDE_CASES = [
     _override_case(
         "path-too-long", "strategy.path=" + "p" * 3000, "strategy.path", "at most 2000 characters"
     ),
+    # A fleet's bot (otonom_trader.fleet): its allocation and the account-level guardrail.
+    _override_case(
+        "bot-capital-negative", ("bot.name=a", "bot.capital=-5"), "bot.capital", "0 or more"
+    ),
+    _override_case("bot-capital-without-name", "bot.capital=100", "bot.capital", "bot.name"),
+    _override_case(
+        "bot-on-exchange-without-capital",
+        ("bot.name=a", "mode=live", "broker=sim"),
+        "bot.capital",
+        "allocation",
+    ),
+    _override_case(
+        "account-daily-loss-150",
+        "guardrails.account.max_daily_loss_pct=150",
+        "guardrails.account.max_daily_loss_pct",
+        "(0, 100]",
+    ),
 ]
 
 SECRET_CASES = [

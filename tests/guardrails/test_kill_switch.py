@@ -43,7 +43,7 @@ def test_guardrail_migration_matches_the_models(any_db: Database) -> None:
 
     mine = [d for d in diff if "kill_switch" in repr(d) or "ix_fills_book_closed" in repr(d)]
     assert mine == []
-    assert "0002_guardrails" in any_db.current_revisions()
+    assert "0002_guardrails" in any_db.applied_revisions()
 
 
 def test_daily_loss_at_exactly_the_limit_triggers_once(any_db: Database) -> None:
