@@ -1,9 +1,8 @@
 """``fleet status``: each bot's deployment and last flow run (Prefect's API) beside its account,
 last recorded cycle, equity and guard (the trading database).
 
-Until books carry their bot, a bot's equity and guard are its *account's*: the latest snapshot
-of the account's book and the account's kill-switch (``bot_book_numbers``, the one function to
-switch to the bot's own book). The last cycle is the bot's own: the newest ``daemon_runs`` row
+A bot's equity is the latest snapshot of its own book, its guard its own kill-switch or its
+account's (``bot_book_numbers``). The last cycle is the bot's own: the newest ``daemon_runs`` row
 written by one of its deployment's flow runs.
 """
 
@@ -149,15 +148,18 @@ def _read_database(bot: Bot, row: BotStatus, flow_run_ids: list[str]) -> None:
 
 
 def bot_book_numbers(session: Any, bot: Bot) -> BookNumbers:
-    """Equity and guard of ``bot``: for now its *account's* book (the latest snapshot of the
-    account's book, the account's kill-switch), since books do not carry their bot yet. Switch
-    this one function to the bot's own book when they do."""
+    """Equity and guard of ``bot``: its own book (``paper@<name>`` for a PAPER bot, else its
+    attribution book ``bot:<name>`` on the account, see ``otonom_trader.fleet.books``), and its
+    guard: its own kill-switch, or its account's, which halts every bot on the account."""
     from sqlalchemy import select
 
+    from otonom_trader.accounts.identity import PAPER_ACCOUNT_ID
+    from otonom_trader.fleet.books import bot_book, bot_paper_book
     from otonom_trader.persistence.guardrail_models import KillSwitchStateRecord
     from otonom_trader.persistence.models import PortfolioSnapshot
 
-    numbers = BookNumbers(bot.account_id)
+    paper = bot.account_id == PAPER_ACCOUNT_ID
+    numbers = BookNumbers(bot_paper_book(bot.name) if paper else bot_book(bot.name))
     snapshot = session.scalars(
         select(PortfolioSnapshot)
         .where(PortfolioSnapshot.book == numbers.book)
@@ -166,7 +168,12 @@ def bot_book_numbers(session: Any, bot: Bot) -> BookNumbers:
     ).first()
     if snapshot is not None:
         numbers.equity, numbers.equity_at = snapshot.equity, snapshot.taken_at
-    switch = session.get(KillSwitchStateRecord, numbers.book)
-    if switch is not None and switch.active:
-        numbers.guard = f"halted: {switch.reason or 'no reason recorded'}"
+    switches = (
+        [("bot", numbers.book)] if paper else [("bot", numbers.book), ("account", bot.account_id)]
+    )
+    for level, book in switches:
+        switch = session.get(KillSwitchStateRecord, book)
+        if switch is not None and switch.active:
+            numbers.guard = f"halted ({level}): {switch.reason or 'no reason recorded'}"
+            break
     return numbers

@@ -12,7 +12,11 @@ from otonom_trader.config.errors import ConfigError
 from otonom_trader.fleet.file import fleet_path, load_fleet
 
 
-def test_the_example_fleet_has_six_trading_bots_on_two_accounts() -> None:
+def test_the_example_fleet_has_six_trading_bots_on_two_accounts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BINANCE_TESTNET_API_KEY", "k" * 64)  # the workers' key (never in the file)
+    monkeypatch.setenv("BINANCE_TESTNET_API_SECRET", "s" * 64)
     fleet = load_fleet("example")
 
     trading = [b for b in fleet.bots if "mode=shadow" in b.overrides]
@@ -109,7 +113,13 @@ def test_the_account_a_bot_is_tagged_with_is_the_one_its_cycle_trades(tmp_path: 
     from otonom_trader.daemon import TradingDaemon
     from otonom_trader.persistence.models import DaemonRun
 
-    overrides = ["mode=shadow", "broker=sim", "broker.label=acct-z", "alerts.enabled=false"]
+    overrides = [
+        "mode=shadow",
+        "broker=sim",
+        "broker.label=acct-z",
+        "bot.capital=2000",
+        "alerts.enabled=false",
+    ]
     path = _fleet(tmp_path, f"bots:\n  - name: z1\n    overrides: [{', '.join(overrides)}]\n")
     (bot,) = load_fleet(str(path)).bots
 

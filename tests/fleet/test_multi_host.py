@@ -252,6 +252,10 @@ def _start_exchange(address: str) -> LocalBinanceExchange:
     ).start()
 
 
+#: Each bot's share of its account (three bots on an account of 10,000 USDT).
+BOT_CAPITAL = 3000
+
+
 def _bots(exchanges: dict[str, LocalBinanceExchange], strategies: Path) -> list[Bot]:
     bots = []
     for account, exchange in exchanges.items():
@@ -261,6 +265,7 @@ def _bots(exchanges: dict[str, LocalBinanceExchange], strategies: Path) -> list[
             path.write_text(STRATEGY.format(tag=name.replace("-", "_"), symbol=symbol))
             overrides = (
                 f"bot.name={name}",
+                f"bot.capital={BOT_CAPITAL}",
                 "mode=live",
                 "mode.paper_book_in_live=false",
                 "broker=binance_testnet",
