@@ -11,9 +11,10 @@ is the gateway):
   keeps their objects: it counts their orders and arms their faults);
 * a, b: one ``prefect worker start --type process`` each, pulling the same pool.
 
-Six bots (three symbols on each of the two accounts) are deployments of
-``flows/daemon.py:daemon`` with their overrides as the only parameter (``deploy_bots``). Runs
-are created through Prefect's API; what the test proves is counted on the exchanges' side
+Six bots (three symbols on each of the two accounts) are a fleet file deployed by
+``otonom-trader fleet deploy`` (``deploy_bots``): deployments of ``flows/daemon.py:daemon`` with
+their overrides as the only parameter, on the account's concurrency limit. Runs are created
+through Prefect's API; what the test proves is counted on the exchanges' side
 (orders by client order id), in Prefect (Completed runs, which host ran them) and in the
 trading database (each account's cycle intervals).
 """
@@ -122,36 +123,44 @@ class Fleet:
 # -- the bots' deployments --------------------------------------------------------------------
 
 
-def deploy_bots(bots: list[Bot], pool: str) -> dict[str, uuid.UUID]:
-    """One Prefect deployment per bot: ``flows/daemon.py:daemon`` on work pool ``pool``, the
-    bot's overrides as its only parameter, run from the repository root (as prefect.yaml's
-    pull step does). Returns the deployment id by bot name.
+#: Each bot's schedule in the fleet file: once a year (1 January), so Prefect's scheduler adds no
+#: run while the test runs; the test creates every run through the API.
+YEARLY = "0 0 1 1 *"
 
-    The fleet file's ``otonom-trader fleet deploy`` replaces this function once it exists.
-    """
+
+def deploy_bots(
+    bots: list[Bot], pool: str, workdir: Path, env: dict[str, str]
+) -> dict[str, uuid.UUID]:
+    """Write the bots as a fleet file and deploy it with ``otonom-trader fleet deploy`` (the
+    command an operator runs; ``env`` is the deploying machine's: the Prefect server, the keys
+    the account ids are computed with, the trading database). Returns the deployment id by bot
+    name."""
+    import json
+
     from prefect.client.orchestration import get_client
 
-    pull = [{"prefect.deployments.steps.set_working_directory": {"directory": str(PROJECT_ROOT)}}]
-    schema = {
-        "type": "object",
-        "title": "Parameters",
-        "properties": {
-            "overrides": {"type": "array", "items": {"type": "string"}, "title": "overrides"}
-        },
-    }
+    lines = [f"pool: {pool}", "bots:"]
+    for bot in bots:
+        overrides = [o for o in bot.overrides if not o.startswith("bot.name=")]  # the file names it
+        lines += [
+            f"  - name: {bot.name}",
+            f"    overrides: {json.dumps(overrides)}",
+            f'    schedule: "{YEARLY}"',
+        ]
+    fleet_file = workdir / "fleet.yaml"
+    fleet_file.write_text("\n".join(lines) + "\n")
+    deployed = subprocess.run(
+        [sys.executable, "-m", "otonom_trader.cli", "fleet", "deploy", "--fleet", str(fleet_file)],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
     with get_client(sync_client=True) as client:
-        flow_id = client.create_flow_from_name("otonom-daemon")
         return {
-            bot.name: client.create_deployment(
-                flow_id=flow_id,
-                name=bot.name,
-                entrypoint="flows/daemon.py:daemon",
-                work_pool_name=pool,
-                parameters={"overrides": list(bot.overrides)},
-                parameter_openapi_schema=schema,
-                pull_steps=pull,
-            )
-            for bot in bots
+            bot.name: client.read_deployment_by_name(f"otonom-daemon/{bot.name}").id for bot in bots
         }
 
 
@@ -334,13 +343,21 @@ def fleet(
         strategies.mkdir()
         bots = _bots(exchanges, strategies)
         _create_pool(POOL)
+        deployer = _clean_env(
+            PREFECT_API_URL=prefect_server,
+            PREFECT_HOME=str(workdir / "deployer" / "prefect"),
+            OTONOM_HOME=str(workdir / "deployer" / "home"),
+            OTONOM_DB_URL=trading_url,
+            BINANCE_TESTNET_API_KEY=KEY,
+            BINANCE_TESTNET_API_SECRET=SECRET,
+        )
         fleet = Fleet(
             network=host_network,
             api_url=prefect_server,
             trading_url=trading_url,
             exchanges=exchanges,
             bots=bots,
-            deployments=deploy_bots(bots, POOL),
+            deployments=deploy_bots(bots, POOL, workdir, deployer),
             worker_logs={role: workdir / f"worker-{role}.log" for role in WORKER_HOSTS},
         )
         gateway, port = forwarder.address
