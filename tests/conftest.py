@@ -9,6 +9,7 @@ and say why; they never silently pass.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -31,6 +32,16 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("OTONOM_HOME", str(home))
     monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     return home
+
+
+@pytest.fixture(autouse=True)
+def no_log_file_left() -> Iterator[None]:
+    """The CLI attaches the activity log file to the root logger, once per process: every test
+    detaches it after itself, so the next test's log file is in its own home."""
+    yield
+    logfiles = sys.modules.get("otonom_trader.operator.logfiles")
+    if logfiles is not None:
+        logfiles.uninstall_file_logging()
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,11 @@ log file the CLI attaches, detached after each test."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from traded_books import CYCLES, START, TradedDatabase, run_shadow_cycles
 
-from otonom_trader.operator.logfiles import uninstall_file_logging
 from otonom_trader.testkit.clock import ManualClock
 
 
@@ -37,10 +35,3 @@ def traded(traded_template: TradedDatabase, tmp_path: Path) -> TradedDatabase:
     return TradedDatabase(
         copy, traded_template.paper_book, traded_template.broker_book, traded_template.last_cycle_at
     )
-
-
-@pytest.fixture(autouse=True)
-def no_log_file_left() -> Iterator[None]:
-    """The CLI attaches the activity log file to the root logger: detach it after each test."""
-    yield
-    uninstall_file_logging()
