@@ -231,8 +231,9 @@ def _apply(
         description=f"Bot {bot.name} of fleet file {plan.fleet}: one cycle with "
         f"{' '.join(bot.overrides)}",
         schedules=[_schedule(plan)],
-        concurrency_limit=1,
-        concurrency_options=_cancel_new(),
+        # No per-deployment limit: a run that a killed worker leaves "Running" would hold it,
+        # and every next run of the bot would be cancelled (found by the multi-host failover
+        # test). A bot's runs are ordered by its account's limit, which is leased and expires.
         parameters={"overrides": list(bot.overrides)},
         parameter_openapi_schema=schema,
         enforce_parameter_schema=True,
@@ -262,9 +263,3 @@ def _schedule(plan: DeploymentPlan) -> Any:
             interval=timedelta(seconds=plan.interval_s or 0), anchor_date=anchor, timezone="UTC"
         )
     return DeploymentScheduleCreate(schedule=schedule, active=True, slug=SCHEDULE_SLUG)
-
-
-def _cancel_new() -> Any:
-    from prefect.client.schemas.objects import ConcurrencyLimitStrategy, ConcurrencyOptions
-
-    return ConcurrencyOptions(collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)

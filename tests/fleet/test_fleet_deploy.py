@@ -88,7 +88,9 @@ def test_deploy_creates_one_deployment_per_bot_then_changes_nothing(
     assert account_a != account_b and account_a.startswith("sim-")
     assert {f"bot:{p}-a", f"fleet:{path.stem}", "otonom-fleet"} <= set(a.tags)
     assert "account:paper" in paper.tags
-    assert a.global_concurrency_limit is not None and a.global_concurrency_limit.limit == 1
+    # No per-deployment limit (a run a killed worker leaves Running would hold it for good and
+    # cancel the bot's every next run); the account's leased limit orders the bot's runs.
+    assert a.global_concurrency_limit is None
     with get_client(sync_client=True) as client:  # the accounts' shared limits exist
         for account in (account_a, account_b, "paper"):
             assert client.read_global_concurrency_limit_by_name(f"account-{account}").limit == 1
