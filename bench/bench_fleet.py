@@ -13,7 +13,8 @@ on PostgreSQL too):
   themselves do not pile up on the machine), the time from the run's scheduled start to its
   flow code starting (the run's ``start_time``: Running, just before the flow function), through
   the real worker, which spawns a process per run. N = 1 takes ``--single-runs`` runs of its one
-  bot, ``--single-spacing`` apart (a bot's runs never overlap: a second one would be cancelled).
+  bot, ``--single-spacing`` apart (a bot's runs never overlap: a second one would wait for the
+  account's slot).
 
 It prints the table and the ratio 50-bot vs 1-bot per-bot overhead (target: flat within 1.5x;
 a start lag under a second counts as one, see ``render``).
@@ -311,7 +312,7 @@ def main() -> int:
     parser.add_argument("--spacing", type=float, default=4.0, help="seconds between runs")
     parser.add_argument("--single-runs", type=int, default=5)
     # More than the worker's 10 s prefetch: a bot's next run submitted while its previous one
-    # still holds the deployment's one slot would be cancelled (CANCEL_NEW).
+    # still holds the account's slot would wait for it, and its start lag with it.
     parser.add_argument("--single-spacing", type=float, default=20.0)
     parser.add_argument("--drain", type=float, default=90.0, help="seconds to wait past the last")
     args = parser.parse_args()
