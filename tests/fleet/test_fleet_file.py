@@ -27,7 +27,8 @@ def test_the_example_fleet_has_six_trading_bots_on_two_accounts(
         "mode=paper",
     }
     for bot in fleet.bots:
-        assert bot.overrides[-1] == f"bot.name={bot.name}"  # the loader names the bot
+        assert f"bot.name={bot.name}" in bot.overrides  # the loader names the bot
+        assert "bot.shared_venue_budget=true" in bot.overrides  # the file's shared budget
         assert bot.timeframe == "1h"
     assert fleet.source == fleet_path("example")
 

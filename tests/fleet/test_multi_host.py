@@ -139,7 +139,8 @@ def deploy_bots(
 
     from prefect.client.orchestration import get_client
 
-    lines = [f"pool: {pool}", "bots:"]
+    # The workers on both hosts spend each exchange's request weight from one Prefect rate limit.
+    lines = [f"pool: {pool}", "shared_venue_budget: true", "bots:"]
     for bot in bots:
         overrides = [o for o in bot.overrides if not o.startswith("bot.name=")]  # the file names it
         lines += [
@@ -540,6 +541,13 @@ def test_six_bots_on_two_accounts_run_on_both_hosts(fleet: Fleet) -> None:
     assert found_overlaps == []
     assert duplicates == 0
     assert max(weights.values()) <= WEIGHT_BUDGET
+    # The bots spent their weight through the fleet's shared Prefect rate limit of each exchange.
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        limits = {limit.name for limit in client.read_global_concurrency_limits()}
+    venue_limits = {n for n in limits if n.startswith("venue-binance-") and n.endswith("-weight")}
+    assert len(venue_limits) == len(ACCOUNTS), limits  # one per exchange (one per account)
     # Every bot bought its symbol once, on its own account's exchange, and booked the fill.
     for bot in fleet.bots:
         exchange_orders = [
