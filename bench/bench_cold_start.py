@@ -26,10 +26,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from otonom_trader.testkit.prefect_server import wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 IMPORT_TARGET_S = 0.4
@@ -87,17 +88,7 @@ def _prefect_server(env: dict[str, str], log: Path) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{api}/health", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"prefect server did not start (see {log})")
-            time.sleep(0.5)
+        wait_until_healthy(api, server, log=log)
         yield api
     finally:
         server.terminate()

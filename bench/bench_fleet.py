@@ -36,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -48,6 +47,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, text
+
+from otonom_trader.testkit.prefect_server import wait_until_healthy
 
 PG_ADMIN = os.environ.get(
     "OTONOM_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -99,27 +100,12 @@ def prefect_server(database_url: str, home: Path) -> Iterator[str]:
     )
     api = f"http://127.0.0.1:{port}/api"
     try:
-        _wait_healthy(api, server)
+        wait_until_healthy(api, server)
         yield api
     finally:
         server.terminate()
         server.wait(timeout=60)
         log.close()
-
-
-def _wait_healthy(api: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"prefect server exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{api}/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("prefect server did not become healthy in 180 s")
 
 
 @contextmanager

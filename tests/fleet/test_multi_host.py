@@ -27,7 +27,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -46,6 +45,7 @@ from otonom_trader.local_exchange import LocalBinanceExchange
 from otonom_trader.persistence import Database
 from otonom_trader.persistence.models import DaemonRun, OrderRecord
 from otonom_trader.testkit.netns import HostNetwork, TcpForwarder, free_port
+from otonom_trader.testkit.prefect_server import wait_until_healthy
 
 _Row = TypeVar("_Row", DaemonRun, OrderRecord)
 
@@ -198,23 +198,6 @@ def _clean_env(**settings: str) -> dict[str, str]:
     return env
 
 
-def _wait_healthy(url: str, server: subprocess.Popen[Any], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"Prefect server exited: {log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.25)  # poll while the server migrates its database and starts
-    raise TimeoutError(
-        f"Prefect server not healthy after {timeout:.0f} s: {log.read_text()[-3000:]}"
-    )
-
-
 @pytest.fixture(scope="module")
 def prefect_server(
     host_network: HostNetwork, fleet_databases: tuple[str, str], tmp_path_factory: Any
@@ -240,7 +223,7 @@ def prefect_server(
         )
     api_url = f"http://{host_network.gateway}:{port}/api"
     try:
-        _wait_healthy(api_url, server, log, timeout=180)
+        wait_until_healthy(api_url, server, timeout=180, log=log)
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
             yield api_url
     finally:
